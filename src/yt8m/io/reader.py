@@ -1,0 +1,186 @@
+"""`read_records` and `write_records`: one entry point for TFRecords (plain or GZIP) and shards."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .errors import RecordError
+from .paths import expand_paths, open_binary
+from .records import RecordSchema, VideoRecord, decode_record, encode_record
+from .shards import ARROW_MAGIC, ShardFile, ShardWriter
+from .tfrecord import TFRecordWriter, iter_tfrecord
+
+
+@dataclass
+class ReadStats:
+    """Counts kept while reading; with skip_corrupt the skipped records are listed, not fatal."""
+
+    records: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def skip(self, error: RecordError) -> None:
+        self.skipped += 1
+        if len(self.errors) < 100:
+            self.errors.append(str(error))
+
+
+def file_format(path: str) -> str:
+    """'shard' for Arrow IPC files, 'tfrecord' otherwise (plain or GZIP)."""
+    with open_binary(path) as f:
+        return "shard" if f.read(6) == ARROW_MAGIC else "tfrecord"
+
+
+def resolve_schema(kind: str | RecordSchema, **overrides) -> RecordSchema:
+    if isinstance(kind, RecordSchema):
+        return kind.replace(**overrides) if overrides else kind
+    return RecordSchema.for_kind(kind, **overrides)
+
+
+def _check_labels(record: VideoRecord, schema: RecordSchema, path: str, index: int) -> None:
+    if schema.num_classes and record.labels.size and int(record.labels.max()) >= schema.num_classes:
+        raise RecordError(
+            f"label {int(record.labels.max())} outside [0, {schema.num_classes})", path=path, index=index, field=schema.labels_key
+        )
+
+
+def read_file(
+    path: str,
+    schema: RecordSchema,
+    *,
+    skip_corrupt: bool = False,
+    verify_crc: bool = True,
+    stats: ReadStats | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    step: int = 1,
+) -> Iterator[VideoRecord]:
+    """Records `start, start+step, ...` (< stop) of one file. Errors name file, record, offset, field.
+
+    For TFRecords, records outside the selection are framed and CRC-checked but not parsed.
+    """
+    stats = stats if stats is not None else ReadStats()
+    if file_format(path) == "shard":
+        shard = ShardFile(path, schema)
+        try:
+            for index in range(start, len(shard) if stop is None else min(stop, len(shard)), step):
+                record = shard.record(index)
+                try:
+                    _check_labels(record, schema, path, index)
+                except RecordError as err:
+                    if not skip_corrupt:
+                        raise
+                    stats.skip(err)
+                    continue
+                stats.records += 1
+                yield record
+        finally:
+            shard.close()
+        return
+    frames = iter_tfrecord(path, verify_crc=verify_crc)
+    while True:
+        try:
+            index, offset, data = next(frames)
+        except StopIteration:
+            return
+        except RecordError as err:  # framing errors end the file: nothing after them can be trusted
+            if not skip_corrupt:
+                raise
+            stats.skip(err)
+            return
+        if stop is not None and index >= stop:
+            return
+        if index < start or (index - start) % step:
+            continue
+        try:
+            record = decode_record(data, schema)
+        except RecordError as err:
+            err = err.located(path=path, index=index, offset=offset)
+            if not skip_corrupt:
+                raise err from None
+            stats.skip(err)
+            continue
+        stats.records += 1
+        yield record
+
+
+def read_records(
+    paths,
+    kind: str | RecordSchema = "frame",
+    *,
+    skip_corrupt: bool = False,
+    verify_crc: bool = True,
+    stats: ReadStats | None = None,
+    **schema_overrides,
+) -> Iterator[VideoRecord]:
+    """Iterate the videos of files, globs or URLs (TFRecord, GZIP TFRecord or yt8m shard).
+
+    `kind` is "video", "frame" or "segment", or a full RecordSchema; keyword overrides such as
+    `feature_names=("rgb",)`, `feature_sizes=(1024,)` or `num_classes=4716` adjust the schema.
+    """
+    schema = resolve_schema(kind, **schema_overrides)
+    for path in expand_paths(paths):
+        yield from read_file(path, schema, skip_corrupt=skip_corrupt, verify_crc=verify_crc, stats=stats)
+
+
+class RecordWriter:
+    """Write VideoRecords to one file as TFRecords (default), GZIP TFRecords or a shard.
+
+    The file appears under its final name only after a clean close.
+    """
+
+    def __init__(self, path: str | os.PathLike, kind: str | RecordSchema = "frame", *, format: str = "tfrecord", compression: str | None = None, **schema_overrides) -> None:
+        self.schema = resolve_schema(kind, **schema_overrides)
+        if format not in ("tfrecord", "shard"):
+            raise ValueError(f"unknown format {format!r}: use 'tfrecord' or 'shard'")
+        self.format = format
+        self._out = ShardWriter(path, self.schema) if format == "shard" else TFRecordWriter(path, compression)
+
+    @property
+    def count(self) -> int:
+        return self._out.count
+
+    def write(self, record: VideoRecord) -> None:
+        if self.format == "shard":
+            self._out.write(record)
+        else:
+            self._out.write(encode_record(record, self.schema, write_labels=True))
+
+    def close(self, *, discard: bool = False) -> None:
+        self._out.close(discard=discard)
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(discard=exc_type is not None)
+
+
+def write_records(path: str | os.PathLike, records: Iterable[VideoRecord], kind: str | RecordSchema = "frame", **kwargs) -> int:
+    """Write all records to one file; returns how many were written."""
+    with RecordWriter(path, kind, **kwargs) as writer:
+        for record in records:
+            writer.write(record)
+        return writer.count
+
+
+def count_records(path: str) -> int:
+    if file_format(path) == "shard":
+        shard = ShardFile(path)
+        try:
+            return len(shard)
+        finally:
+            shard.close()
+    return sum(1 for _ in iter_tfrecord(path, verify_crc=False))
+
+
+def pad_frames(frames: np.ndarray, max_frames: int) -> np.ndarray:
+    """Keep the first max_frames rows, append zero rows up to max_frames (the official resize_axis)."""
+    out = np.zeros((max_frames,) + frames.shape[1:], dtype=frames.dtype)
+    n = min(len(frames), max_frames)
+    out[:n] = frames[:n]
+    return out

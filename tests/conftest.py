@@ -1,0 +1,1 @@
+"""Shared fixtures: small real datasets written by the synthetic generator, once per session."""
