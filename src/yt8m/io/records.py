@@ -237,8 +237,8 @@ def decode_record(data: bytes, schema: RecordSchema) -> VideoRecord:
         raise RecordError(f"not a tf.train.SequenceExample: {exc}") from exc
     context = msg.context.feature
     lists = msg.feature_lists.feature_list
-    if not lists and any(name in context for name in schema.feature_names):
-        raise RecordError("record holds video-level features; read it with kind='video'", field=schema.feature_names[0])
+    if not lists and any(feature.WhichOneof("kind") == "float_list" for feature in context.values()):
+        raise RecordError("no frame features but video-level float features: read it with kind='video'", field=schema.feature_names[0])
     features = {name: _frames(lists, name, size) for name, size in zip(schema.feature_names, schema.feature_sizes)}
     sparse = {name: _sparse(lists, name) for name in schema.sparse_features}
     return VideoRecord(
