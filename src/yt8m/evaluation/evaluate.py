@@ -1,0 +1,37 @@
+"""Evaluate a model on data files with the streaming evaluator (deterministic, bounded memory)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.loader import DataConfig
+from ..predict.inference import iterate_predictions
+from .evaluator import Evaluator
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    paths,
+    data: DataConfig,
+    *,
+    device: torch.device | str = "cpu",
+    max_videos: int | None = None,
+    amp: bool = False,
+    top_k: int = 20,
+) -> dict:
+    """GAP, Hit@1, Hit@5, PERR, mAP, bucketed mAP, per-class AP and the number of videos.
+
+    With segment-rated data read in segment mode, predictions of unrated classes are zeroed
+    before scoring, as the official segment evaluation does.
+    """
+    evaluator = Evaluator(data.num_classes, top_k=top_k)
+    positives = np.zeros(data.num_classes, dtype=np.int64)
+    for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp):
+        evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))
+        positives += (batch["labels"] > 0).sum(0)
+    result = evaluator.result()
+    metrics = result.as_dict()
+    metrics["per_class_ap"] = [None if np.isnan(ap) else float(ap) for ap in result.average_precisions]
+    metrics["positives_per_class"] = positives.tolist()
+    return metrics

@@ -1,0 +1,67 @@
+"""Batch inference: a loader's batches through a model, deterministic, in eval mode, no grads."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Iterator
+
+import torch
+
+from ..data.loader import DataConfig, VideoDataset
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+
+
+@torch.no_grad()
+def iterate_predictions(
+    model: torch.nn.Module,
+    paths,
+    data: DataConfig,
+    *,
+    device: torch.device | str = "cpu",
+    max_videos: int | None = None,
+    amp: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    outputs: tuple[str, ...] = (),
+) -> Iterator[dict]:
+    """Yield per-batch dicts: ids, predictions [B, C] (numpy), labels [B, C], label_weights, extra outputs.
+
+    Reads every video once in file order (no sampling, no shuffling); memory stays one batch.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    dataset = VideoDataset(paths, data.for_evaluation(), rank=rank, world_size=world_size)
+    batches = iter(dataset)
+    seen = 0
+    try:
+        for batch in batches:
+            if max_videos is not None and seen >= max_videos:
+                break
+            keep = len(batch["ids"]) if max_videos is None else min(len(batch["ids"]), max_videos - seen)
+            with _autocast(device, amp):
+                out = model(batch["features"][:keep].to(device), batch["num_frames"][:keep].to(device))
+            seen += keep
+            result = {
+                "ids": batch["ids"][:keep],
+                "predictions": out["predictions"].float().cpu().numpy(),
+                "labels": batch["labels"][:keep].numpy(),
+            }
+            if "label_weights" in batch:
+                result["label_weights"] = batch["label_weights"][:keep].numpy()
+            for name in outputs:
+                if name in out:
+                    result[name] = out[name].float().cpu().numpy()
+            yield result
+    finally:
+        model.train(was_training)
+
+
+def take(iterator, n: int):
+    return list(itertools.islice(iterator, n))

@@ -1,0 +1,95 @@
+"""`yt8m predict` and `yt8m eval` as Python functions (the CLI only parses arguments)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..io.detect import detect_schema
+from ..io.paths import expand_paths
+from .loaded import LoadedModel, load_model
+from .writers import PredictionWriter
+
+
+def check_data_matches(model: LoadedModel, files: list[str]) -> None:
+    """Fail clearly when the data's kind or feature sizes differ from what the model was trained on."""
+    data = model.data
+    found = detect_schema(files[0], num_classes=data.num_classes)
+    if found.frame_level != data.frame_level:
+        raise ValueError(
+            f"{files[0]} holds {found.kind}-level records but the model was trained on {data.kind}-level data"
+        )
+    for name, size in zip(data.feature_names, data.feature_sizes):
+        if name not in found.feature_names:
+            raise ValueError(f"{files[0]}: no feature {name!r} (file has {list(found.feature_names)}), the model needs {list(data.feature_names)}")
+        have = found.feature_sizes[found.feature_names.index(name)]
+        if have != size:
+            raise ValueError(f"{files[0]}: feature {name!r} has {have} dims, the model was trained with {size}")
+
+
+def find_vocabulary(files: list[str], explicit: str | None = None) -> dict[int, str]:
+    """Class names from vocabulary.csv: the given path, else the first one found beside the data or up to 2 levels above."""
+    from ..data.vocabulary import read_vocabulary
+
+    path = Path(explicit) if explicit else None
+    if path is None and files and "://" not in files[0]:
+        start = Path(files[0]).resolve().parent
+        path = next((folder / "vocabulary.csv" for folder in [start, *start.parents[:2]] if (folder / "vocabulary.csv").exists()), None)
+    return dict(enumerate(read_vocabulary(path).names)) if path is not None else {}
+
+
+def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top_k: int = 20, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto") -> dict:
+    """Write top-k predictions for every video of `data` to `out`; returns a small summary."""
+    files = expand_paths(data)
+    model = load_model(checkpoint, device=device)
+    if not isinstance(model, LoadedModel):  # MiCRObE and other non-neural predictors
+        return model.predict_to_file(files, out, format=format, top_k=top_k)
+    check_data_matches(model, files)
+    names = find_vocabulary(files, vocabulary)
+    start = time.perf_counter()
+    with PredictionWriter(out, format=format, top_k=top_k, class_names=names) as writer:
+        for batch in model.predict_files(files, batch_size=batch_size):
+            writer.write(batch["ids"], batch["predictions"])
+    seconds = time.perf_counter() - start
+    return {"videos": writer.count, "out": str(out), "seconds": seconds, "ms_per_video": 1000 * seconds / max(writer.count, 1)}
+
+
+def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", segments: bool = False) -> dict:
+    """Score a checkpoint on labeled data: metrics.json and per_class_ap.csv in `out_dir`."""
+    from ..evaluation.evaluate import evaluate_model
+
+    files = expand_paths(data)
+    model = load_model(checkpoint, device=device)
+    if not isinstance(model, LoadedModel):
+        metrics = model.evaluate(files)
+    else:
+        check_data_matches(model, files)
+        data_cfg = model.data.__class__(**{**model.data.__dict__, "batch_size": batch_size, "segment_labels": segments, "kind": "segment" if segments else model.data.kind})
+        metrics = evaluate_model(model.model, files, data_cfg, device=model.device)
+    metrics["checkpoint"] = str(getattr(model, "checkpoint", checkpoint))
+    metrics["data"] = files if len(files) <= 20 else files[:20] + [f"... {len(files)} files"]
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        per_class = metrics.get("per_class_ap")
+        names = find_vocabulary(files, vocabulary)
+        if per_class is not None:
+            tmp = out_dir / f".per_class_ap.csv.tmp-{os.getpid()}"
+            with open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["class", "name", "ap", "positives"])
+                positives = metrics.get("positives_per_class") or [None] * len(per_class)
+                for c, ap in enumerate(per_class):
+                    if ap is not None and not (isinstance(ap, float) and np.isnan(ap)):
+                        writer.writerow([c, names.get(c, ""), f"{ap:.6f}", positives[c]])
+            os.replace(tmp, out_dir / "per_class_ap.csv")
+        summary = {k: v for k, v in metrics.items() if k not in ("per_class_ap", "positives_per_class")}
+        tmp = out_dir / f".metrics.json.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(summary, indent=2))
+        os.replace(tmp, out_dir / "metrics.json")
+    return metrics
