@@ -3,9 +3,9 @@
 Every checkpoint stores the full config, so `yt8m eval` and `yt8m predict` need only the checkpoint.
 YAML layout (see configs/):
 
-    model: {name: moe, num_mixtures: 2}        # name + the model's own options
+    model: {name: moe, num_mixtures: 2}        # name + the model's own options (incl. `features:`
+                                               # for video-level models fed frames, yt8m.features)
     data: {kind: video, num_classes: 3862}     # yt8m.data.DataConfig
-    features: null                             # video-level features from frames, see yt8m.features
     loss: {name: cross_entropy}                # yt8m.train.losses
     optimizer: {name: adam, lr: 0.01, batch_size: 1024}
     schedule: {name: staircase, decay: 0.95, decay_examples: 4000000}
@@ -69,7 +69,6 @@ class TrainConfig:
 class ExperimentConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"name": "logistic"})
     data: DataConfig = field(default_factory=DataConfig)
-    features: dict[str, Any] | None = None
     loss: dict[str, Any] = field(default_factory=lambda: {"name": "cross_entropy"})
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -100,7 +99,7 @@ _SECTIONS = {
     "schedule": ScheduleConfig,
     "train": TrainConfig,
 }
-_FREE_SECTIONS = ("model", "loss", "features")
+_FREE_SECTIONS = ("model", "loss")
 
 
 def config_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
