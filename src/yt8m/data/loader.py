@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..io.errors import RecordError
 from ..io.paths import expand_paths
-from ..io.reader import ReadStats, file_format, read_file
+from ..io.reader import ReadStats, file_format, frames_matrix, read_file
 from ..io.records import DEFAULT_NUM_CLASSES, SEGMENT_SIZE, RecordSchema, VideoRecord
 from .sampling import select_frames
 
@@ -183,7 +183,11 @@ class VideoDataset(IterableDataset):
 
 
 def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator | None) -> dict:
-    """One video -> {"id", "features", "num_frames", "labels"} with frames selected per the config."""
+    """One video -> {"id", "features", "num_frames", "labels"} with frames selected per the config.
+
+    Frame-level "features" is a list of per-feature uint8 arrays with the selected rows (views when
+    possible); `collate` writes them side by side into the batch, so each byte is copied once.
+    """
     if not cfg.frame_level:
         features = np.concatenate([np.asarray(record.features[n], np.float32) for n in cfg.feature_names])
         return {"id": record.id, "features": features, "num_frames": 1, "labels": record.labels}
@@ -196,8 +200,7 @@ def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator
         if len(frames) < n:  # official: every feature is padded/truncated independently to rgb's length
             frames = np.concatenate([frames, np.zeros((n - len(frames), frames.shape[1]), np.uint8)])
         parts.append(frames[:n][index])
-    features = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-    return {"id": record.id, "features": features, "num_frames": len(features), "labels": record.labels}
+    return {"id": record.id, "features": parts, "num_frames": len(parts[0]), "labels": record.labels}
 
 
 def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
@@ -208,16 +211,13 @@ def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
     """
     if not record.has_segments:
         raise RecordError("segment_labels=True needs segment-rated records", field="segment_start_times")
-    frames = video_example(record, dataclasses.replace(cfg, sampling="all", skip_frames=0, max_frames=max(cfg.max_frames, record.num_frames)), None)["features"]
+    parts = video_example(record, dataclasses.replace(cfg, sampling="all", skip_frames=0, max_frames=max(cfg.max_frames, record.num_frames)), None)["features"]
     starts, first_seen = np.unique(record.segment_start_times, return_index=True)
     for start in starts[np.argsort(first_seen)]:
-        window = np.zeros((SEGMENT_SIZE, frames.shape[1]), np.uint8)
-        chunk = frames[start : start + SEGMENT_SIZE]
-        window[: len(chunk)] = chunk
         rated = record.segment_start_times == start
         yield {
             "id": f"{record.id}:{int(start)}",
-            "features": window,
+            "features": [part[start : start + SEGMENT_SIZE] for part in parts],
             "num_frames": SEGMENT_SIZE,
             "labels": record.segment_labels[rated],
             "scores": record.segment_scores[rated],
@@ -230,9 +230,9 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     num_frames = torch.tensor([e["num_frames"] for e in examples], dtype=torch.long)
     if cfg.frame_level:
         length = cfg.max_frames if cfg.pad_to == "max_frames" and not cfg.segment_labels else max(int(num_frames.max()), 1)
-        features = np.zeros((batch_size, length, examples[0]["features"].shape[1]), np.uint8)
+        features = np.zeros((batch_size, length, sum(cfg.feature_sizes)), np.uint8)
         for i, e in enumerate(examples):
-            features[i, : e["num_frames"]] = e["features"][:length]
+            frames_matrix(e["features"], length, out=features[i])
     else:
         features = np.stack([e["features"] for e in examples])
     labels = torch.zeros((batch_size, cfg.num_classes), dtype=torch.float32)

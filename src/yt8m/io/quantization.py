@@ -16,12 +16,17 @@ SCALE = _RANGE / 255.0
 BIAS = _RANGE / 512.0 + MIN_QUANTIZED_VALUE
 
 
-def dequantize(q, min_value: float = MIN_QUANTIZED_VALUE, max_value: float = MAX_QUANTIZED_VALUE):
-    """uint8 codes -> float32 features. Works on numpy arrays and torch tensors."""
+def dequantize(q, min_value: float = MIN_QUANTIZED_VALUE, max_value: float = MAX_QUANTIZED_VALUE, *, out: np.ndarray | None = None):
+    """uint8 codes -> float32 features (float32 q·scale + bias, like TF). Numpy arrays or torch tensors.
+
+    `out` (numpy only) receives the result in place, e.g. the first rows of a zero-padded matrix.
+    """
     value_range = max_value - min_value
     scale, bias = value_range / 255.0, value_range / 512.0 + min_value
     if isinstance(q, np.ndarray):
-        return q.astype(np.float32) * np.float32(scale) + np.float32(bias)
+        out = np.multiply(q, np.float32(scale), out=out, dtype=np.float32)
+        out += np.float32(bias)
+        return out
     return q.float() * scale + bias  # torch.Tensor
 
 

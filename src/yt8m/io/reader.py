@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .quantization import dequantize
 from .errors import RecordError
 from .paths import expand_paths, open_binary
 from .records import RecordSchema, VideoRecord, decode_record, encode_record
@@ -178,9 +179,38 @@ def count_records(path: str) -> int:
     return sum(1 for _ in iter_tfrecord(path, verify_crc=False))
 
 
-def pad_frames(frames: np.ndarray, max_frames: int) -> np.ndarray:
-    """Keep the first max_frames rows, append zero rows up to max_frames (the official resize_axis)."""
-    out = np.zeros((max_frames,) + frames.shape[1:], dtype=frames.dtype)
-    n = min(len(frames), max_frames)
-    out[:n] = frames[:n]
+def frames_matrix(parts: list[np.ndarray], max_frames: int, *, dequantized: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """Features side by side in one [max_frames, sum(dims)] matrix, each padded/truncated on its own.
+
+    This is the official reader's `video_matrix` (resize_axis per feature, then concat); with
+    `dequantized=True` codes become float32 first, so padding rows are exact zeros as in TF.
+    The codes are gathered once, then dequantized in one contiguous pass (written into `out` if given).
+    """
+    width = sum(p.shape[1] for p in parts)
+    lengths = [min(len(p), max_frames) for p in parts]
+    rows = max(lengths, default=0)
+    if not dequantized:
+        if out is None:
+            out = np.zeros((max_frames, width), dtype=np.uint8)
+        codes = out
+    else:
+        codes = np.empty((rows, width), dtype=np.uint8)
+    col = 0
+    for part, k in zip(parts, lengths):
+        w = part.shape[1]
+        codes[:k, col : col + w] = part[:k]
+        if k < rows:
+            codes[k:rows, col : col + w] = 0
+        col += w
+    if not dequantized:
+        return out
+    if out is None:
+        out = np.empty((max_frames, width), dtype=np.float32)
+    dequantize(codes, out=out[:rows])
+    out[rows:] = 0.0
+    col = 0
+    for part, k in zip(parts, lengths):  # rows a shorter feature lacks are padding: exact zeros
+        if k < rows:
+            out[k:rows, col : col + part.shape[1]] = 0.0
+        col += part.shape[1]
     return out

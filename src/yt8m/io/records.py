@@ -21,6 +21,7 @@ import numpy as np
 
 from . import example_pb
 from .errors import RecordError
+from .wire import frames_from_span, split_sequence_example
 
 KINDS = ("video", "frame", "segment")
 SEGMENT_FIELDS = ("segment_start_times", "segment_end_times", "segment_labels", "segment_scores")
@@ -230,6 +231,9 @@ def decode_record(data: bytes, schema: RecordSchema) -> VideoRecord:
                 raise RecordError(f"{values.size} floats, expected {size}", field=name)
             features[name] = values
         return VideoRecord(_context_id(context, schema), _labels(context, schema), features)
+    fast = _decode_plain_frames(data, schema)
+    if fast is not None:
+        return fast
     msg = example_pb.SequenceExample()
     try:
         msg.ParseFromString(data)
@@ -244,6 +248,31 @@ def decode_record(data: bytes, schema: RecordSchema) -> VideoRecord:
     return VideoRecord(
         _context_id(context, schema), _labels(context, schema), features, sparse=sparse, **_segments(context, schema)
     )
+
+
+def _decode_plain_frames(data: bytes, schema: RecordSchema) -> VideoRecord | None:
+    """The fast path (see wire.py) for records laid out as the official writer lays them out."""
+    if schema.sparse_features:
+        return None
+    split = split_sequence_example(data)
+    if split is None or split[0] is None:
+        return None
+    (c_start, c_stop), lists = split
+    features = {}
+    for name, size in zip(schema.feature_names, schema.feature_sizes):
+        if name not in lists:
+            return None
+        frames = frames_from_span(data, lists[name], size)
+        if frames is None:
+            return None
+        features[name] = frames
+    context_msg = example_pb.Features()
+    try:
+        context_msg.ParseFromString(data[c_start:c_stop])
+    except Exception:
+        return None
+    context = context_msg.feature
+    return VideoRecord(_context_id(context, schema), _labels(context, schema), features, **_segments(context, schema))
 
 
 # ----------------------------------------------------------------------------------------------

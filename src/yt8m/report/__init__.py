@@ -1,0 +1,1 @@
+"""Run reports: metric tables and figures for people to read."""
