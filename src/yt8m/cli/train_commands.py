@@ -80,12 +80,20 @@ def predict(
     top_k: int = typer.Option(20, "--top-k", help="classes per video"),
     batch_size: int = typer.Option(256, help="videos per batch"),
     vocabulary: Optional[str] = typer.Option(None, help="vocabulary.csv for class names"),
+    segments: bool = typer.Option(False, "--segments", help="segment retrieval: the 2019 `Class,Segments` CSV"),
+    segment_label_ids: Optional[str] = typer.Option(None, "--segment-label-ids", help="rated classes (default: found beside the data)"),
+    max_per_class: int = typer.Option(100_000, "--max-per-class", help="segments per class in the segment CSV"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ) -> None:
-    """Top-k predictions per video as the Kaggle CSV, Parquet or JSONL. Streams."""
+    """Top-k predictions per video as the Kaggle CSV, Parquet or JSONL; or segment retrieval. Streams."""
     from ..predict.run import predict as run
+    from ..predict.run import predict_segment_file
 
     try:
+        if segments:
+            summary = predict_segment_file(checkpoint, data, out, segment_label_ids=segment_label_ids, max_per_class=max_per_class, device=device)
+            typer.echo(f"wrote {summary['classes']} classes over {summary['segments']} segments of {summary['videos']} videos to {summary['out']}")
+            return
         summary = run(checkpoint, data, out, format=format, top_k=top_k, batch_size=batch_size, vocabulary=vocabulary, device=device)
     except _EXPECTED as exc:
         fail(_message(exc))

@@ -93,3 +93,30 @@ def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size:
         tmp.write_text(json.dumps(summary, indent=2))
         os.replace(tmp, out_dir / "metrics.json")
     return metrics
+
+
+def find_segment_label_ids(files: list[str], explicit: str | None, num_classes: int) -> np.ndarray:
+    """The rated classes: the given segment_label_ids.csv, else one beside the data or up to 2 levels above."""
+    from ..data.vocabulary import read_segment_label_ids
+
+    path = Path(explicit) if explicit else None
+    if path is None and files and "://" not in files[0]:
+        start = Path(files[0]).resolve().parent
+        path = next((d / "segment_label_ids.csv" for d in [start, *start.parents[:2]] if (d / "segment_label_ids.csv").exists()), None)
+    if path is None:
+        raise FileNotFoundError("segment prediction needs segment_label_ids.csv: pass --segment-label-ids (it is never downloaded)")
+    return read_segment_label_ids(path, num_classes=num_classes)
+
+
+def predict_segment_file(checkpoint, data, out: str | Path, *, segment_label_ids: str | None = None, max_per_class: int = 100_000, device: str = "auto") -> dict:
+    """The 2019 Kaggle segment submission (`Class,Segments`) for every video of `data`."""
+    from .segments import predict_segments
+
+    files = expand_paths(data)
+    model = load_model(checkpoint, device=device)
+    check_data_matches(model, files)
+    whitelist = find_segment_label_ids(files, segment_label_ids, model.num_classes)
+    start = time.perf_counter()
+    summary = predict_segments(model, files, out, whitelist, max_per_class=max_per_class)
+    summary["seconds"] = time.perf_counter() - start
+    return summary

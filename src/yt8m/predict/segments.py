@@ -1,0 +1,116 @@
+"""Segment retrieval: the 2019 Kaggle submission `Class,Segments` from a video-level model.
+
+As the official inference: each video is cut into 5-frame segments starting at 0, 5, 10, …
+(the last may be partial), the model scores every segment, predictions outside the rated
+classes (segment_label_ids.csv) are zeroed, the top 20 classes of each segment are candidates,
+and each class keeps its `max_per_class` best segments (100000), written best first as
+`<class>,<vid>:<start> <vid>:<start> …`. Classes are written in ascending id order; equal scores
+keep the order in which segments were read. Memory stays bounded by classes × max_per_class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..data.loader import collate
+from ..io.paths import expand_paths
+from ..io.reader import read_records
+from ..io.records import SEGMENT_SIZE
+from .loaded import LoadedModel
+from .writers import top_k
+
+
+def segment_windows(record, feature_names: tuple[str, ...], max_frames: int = 300) -> Iterator[dict]:
+    """Examples for every 5-frame segment of a video (official get_segments)."""
+    n = min(record.num_frames, max_frames)
+    for start in range(0, n, SEGMENT_SIZE):
+        yield {
+            "id": f"{record.id}:{start}",
+            "features": [record.features[name][start : start + SEGMENT_SIZE] for name in feature_names],
+            "num_frames": min(SEGMENT_SIZE, n - start),
+            "labels": np.zeros(0, np.int64),
+        }
+
+
+class _TopSegments:
+    """Per-class best (score, order) candidates, pruned to `cap` per class in vectorized passes."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.classes: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+        self.order: list[np.ndarray] = []
+        self.size = 0
+
+    def add(self, classes: np.ndarray, scores: np.ndarray, order: np.ndarray) -> None:
+        self.classes.append(classes)
+        self.scores.append(scores)
+        self.order.append(order)
+        self.size += len(classes)
+        if self.size > 4 * self.cap + 1_000_000:
+            self._prune()
+
+    def _prune(self) -> None:
+        classes, scores, order = (np.concatenate(x) for x in (self.classes, self.scores, self.order))
+        sort = np.lexsort((order, -scores, classes))
+        classes, scores, order = classes[sort], scores[sort], order[sort]
+        starts = np.searchsorted(classes, classes, side="left")
+        keep = (np.arange(len(classes)) - starts) < self.cap
+        self.classes, self.scores, self.order = [classes[keep]], [scores[keep]], [order[keep]]
+        self.size = int(keep.sum())
+
+    def result(self) -> Iterator[tuple[int, np.ndarray]]:
+        if not self.classes:
+            return
+        self._prune()
+        classes, order = self.classes[0], self.order[0]
+        bounds = np.flatnonzero(np.diff(classes)) + 1
+        for chunk_classes, chunk_order in zip(np.split(classes, bounds), np.split(order, bounds)):
+            yield int(chunk_classes[0]), chunk_order
+
+
+def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, top_per_segment: int = 20, max_per_class: int = 100_000, batch_size: int = 512) -> dict:
+    """Write the segment submission CSV for every video of `data`; returns counts."""
+    files = expand_paths(data)
+    cfg = model.data.for_evaluation()
+    mask = np.zeros(model.num_classes, np.float32)
+    mask[np.asarray(whitelist, np.int64)] = 1.0
+    best = _TopSegments(max_per_class)
+    segment_ids: list[str] = []
+    pending: list[dict] = []
+
+    def flush() -> None:
+        batch = collate(pending, cfg)
+        scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy()) * mask
+        classes, values = top_k(scores, top_per_segment)
+        first = len(segment_ids)
+        segment_ids.extend(batch["ids"])
+        order = np.repeat(np.arange(first, first + len(pending)), classes.shape[1])
+        keep = mask[classes.ravel()] > 0
+        best.add(classes.ravel()[keep], values.ravel()[keep], order[keep])
+        pending.clear()
+
+    videos = 0
+    for record in read_records(files, cfg.schema):
+        videos += 1
+        for example in segment_windows(record, cfg.feature_names, cfg.max_frames):
+            pending.append(example)
+            if len(pending) == batch_size:
+                flush()
+    if pending:
+        flush()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    classes_written = 0
+    with open(tmp, "w") as f:
+        f.write("Class,Segments\n")
+        for cls, order in best.result():
+            f.write(f"{cls}," + " ".join(segment_ids[i] for i in order) + "\n")
+            classes_written += 1
+    os.replace(tmp, out)
+    return {"videos": videos, "segments": len(segment_ids), "classes": classes_written, "out": str(out)}
