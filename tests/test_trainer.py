@@ -107,3 +107,22 @@ def test_unknown_model_and_input_kind_mismatch(video_data, tmp_path):
     with pytest.raises(ValueError, match="takes one vector per video"):
         train(_config("data.kind=frame"), str(video_data / "train0.tfrecord"), tmp_path / "y", progress=False)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_torchrun_two_ranks_with_uneven_data(tmp_path):
+    """DDP on CPU (gloo): 33 videos over 2 ranks in batches of 8 -> 3 and 2 batches per epoch (Join)."""
+    import subprocess
+    import sys
+
+    write_records(tmp_path / "train.tfrecord", video_records(33, num_classes=30), "video")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "yt8m", "train",
+        "--set", "model.name=moe", "--set", "data.kind=video", "--set", "data.num_classes=30",
+        "--set", "optimizer.batch_size=8", "--set", "train.epochs=2", "--set", "train.tensorboard=false",
+        "--train-data", str(tmp_path / "train.tfrecord"), "--out", str(tmp_path / "run"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["steps"] == 2 * 3  # the rank with 17 videos sets the pace: 8 + 8 + 1
+    assert done.stdout.count("trained 6 steps") == 1  # only rank 0 reports

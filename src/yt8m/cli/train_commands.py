@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -44,6 +45,8 @@ def train(
         result = run(cfg, train_data, out, eval_data=eval_data, resume=resume)
     except _EXPECTED as exc:
         fail(_message(exc))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     best = f", best validation GAP {result.best_gap:.4f}" if result.best_gap is not None else ""
     typer.echo(f"trained {result.steps} steps ({result.examples} videos){best}; checkpoint {result.checkpoint}")
 

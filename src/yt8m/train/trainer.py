@@ -3,7 +3,8 @@
 Loss = label loss + regularization_penalty · model.regularization_loss() + outputs["aux_loss"]
 (e.g. the sparsely gated MoE's load losses). Learning rate follows the examples seen; gradients
 are clipped per tensor like the official code (or globally). Validation runs the streaming
-evaluator every N steps; early stopping watches GAP. Checkpoints are atomic and `resume=True`
+evaluator every N steps (at epoch ends when distributed, where all ranks meet); early stopping
+watches GAP. Checkpoints are atomic and `resume=True`
 continues a run to the same weights an uninterrupted run reaches.
 """
 
@@ -271,7 +272,10 @@ def train(
                     objective.backward()
                     clip_gradients(model.parameters(), tcfg.clip_gradient_norm, tcfg.clip_mode)
                     optimizer.step()
-                    batch_examples = int(all_reduce_sum(float(len(batch["ids"])), device)) if world_size > 1 else len(batch["ids"])
+                    # no collectives inside the loop besides DDP's own (ranks may run out of data at
+                    # different steps; Join covers the gradients): count examples as if every rank
+                    # had a full batch like this one.
+                    batch_examples = len(batch["ids"]) * world_size
                     state.step += 1
                     state.batch_in_epoch += 1
                     state.examples += batch_examples
@@ -295,7 +299,7 @@ def train(
                         bar.update(task, loss=f"{row['loss']:.3f}", speed=f"{row['examples_per_sec']:.0f}")
                         window_start, window_examples, window_wait, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0.0, 0
                     bar.update(task, completed=state.step)
-                    if eval_files and tcfg.eval_every and state.step % tcfg.eval_every == 0:
+                    if eval_files and tcfg.eval_every and world_size == 1 and state.step % tcfg.eval_every == 0:
                         last_metrics = validate()
                         if is_main and last_metrics:
                             bar.update(task, gap=f"{last_metrics['gap']:.4f}")
@@ -308,7 +312,7 @@ def train(
                 break
             state.epoch += 1
             state.batch_in_epoch = 0
-            if eval_files and not tcfg.eval_every:
+            if eval_files and (not tcfg.eval_every or world_size > 1):
                 last_metrics = validate()
                 if is_main and last_metrics:
                     bar.update(task, gap=f"{last_metrics['gap']:.4f}")

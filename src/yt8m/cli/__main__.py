@@ -1,0 +1,3 @@
+from yt8m.cli import main
+
+main()
