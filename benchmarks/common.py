@@ -42,3 +42,22 @@ def write_section(name: str, title: str, command: str, body: str) -> None:
     tmp = RESULTS / f".{name}.md.tmp"
     tmp.write_text(text)
     tmp.replace(RESULTS / f"{name}.md")
+
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def synthetic_dataset(preset: str = "medium", seed: int = 0, workers: int | None = None) -> Path:
+    """The synthetic dataset every benchmark shares, generated once into benchmarks/.cache/ (resumable)."""
+    from yt8m.data.synthetic import generate
+
+    out = CACHE / f"{preset}-seed{seed}"
+    generate(out, preset=preset, seed=seed, workers=workers)
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

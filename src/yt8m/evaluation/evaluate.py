@@ -19,13 +19,15 @@ def evaluate_model(
     max_videos: int | None = None,
     amp: bool = False,
     top_k: int = 20,
+    bucket_map: bool = True,
 ) -> dict:
     """GAP, Hit@1, Hit@5, PERR, mAP, bucketed mAP, per-class AP and the number of videos.
 
-    With segment-rated data read in segment mode, predictions of unrated classes are zeroed
+    `bucket_map=False` skips the paper's 1e-4-bucket mAP (two [C, 10001] histograms: the trainer's
+    periodic validation does without). With segment-rated data read in segment mode, predictions of unrated classes are zeroed
     before scoring, as the official segment evaluation does.
     """
-    evaluator = Evaluator(data.num_classes, top_k=top_k)
+    evaluator = Evaluator(data.num_classes, top_k=top_k, bucket_map=bucket_map)
     positives = np.zeros(data.num_classes, dtype=np.int64)
     for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp):
         evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))

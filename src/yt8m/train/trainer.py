@@ -216,7 +216,7 @@ def train(
         nonlocal stopped_early
         metrics = {}
         if is_main:
-            metrics = evaluate_model(model, eval_files, cfg.data, device=device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision)
+            metrics = evaluate_model(model, eval_files, cfg.data, device=device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
             metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
             row = {"step": state.step, "epoch": state.epoch, "examples": state.examples, **metrics}
             logger.log(row, "eval")
