@@ -126,3 +126,36 @@ def test_torchrun_two_ranks_with_uneven_data(tmp_path):
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
     assert summary["steps"] == 2 * 3  # the rank with 17 videos sets the pace: 8 + 8 + 1
     assert done.stdout.count("trained 6 steps") == 1  # only rank 0 reports
+
+
+def test_every_ready_config_loads(tmp_path):
+    """configs/*.yaml parse into valid experiment and model configs (no unknown keys)."""
+    from pathlib import Path
+
+    from yt8m.models.registry import build_config, model_entry
+
+    configs = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml") if not p.name.startswith("microbe"))
+    assert len(configs) >= 18
+    for path in configs:
+        config = load_config(path)
+        build_config(model_entry(config.model_name).config_cls, config.model_options, what=path.name)
+
+
+def test_video_moe_on_frames_with_fitted_whitening(tiny_data, tmp_path):
+    """MoE on [mean; std; top-5] of frames: whitening fitted before training, saved, reused by eval."""
+    import yt8m
+    from yt8m.predict.run import evaluate
+
+    config = load_config(None, [
+        "model.name=moe", "model.features={aggregate: mean_std_topk, top_k: 5, whiten: true, n_components: 64}",
+        "data.kind=frame", "data.num_classes=64", "optimizer.batch_size=32", "train.epochs=2", "train.tensorboard=false",
+    ])
+    result = train(config, str(tiny_data / "frame" / "train*.tfrecord"), tmp_path / "run", progress=False)
+    model = yt8m.load_model(tmp_path / "run")
+    assert not model.model.requires_fitting
+    metrics = evaluate(tmp_path / "run", str(tiny_data / "frame" / "validate*.tfrecord"))
+    assert metrics["num_videos"] > 0 and 0 < metrics["gap"] <= 1
+    from yt8m.io import count_records, expand_paths
+
+    videos = sum(count_records(f) for f in expand_paths(str(tiny_data / "frame" / "train*.tfrecord")))
+    assert result.examples == 2 * videos

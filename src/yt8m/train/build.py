@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
 
@@ -13,36 +11,31 @@ from .config import ExperimentConfig
 
 
 def build_model(config: ExperimentConfig) -> torch.nn.Module:
-    """The registered model with the config's options, sized by the data section."""
+    """The registered model with the config's options, sized by the data section.
+
+    Frame-level models need frame-level data; video-level models need video vectors, or frames
+    when they hold a feature transform (model.features). A mismatch is a clear error.
+    """
     data = config.data
     model = create_model(config.model_name, num_classes=data.num_classes, feature_sizes=data.feature_sizes, **config.model_options)
-    check_input_kind(config)
+    takes_frames = model_entry(config.model_name).frame_level or getattr(model, "expects_frames", False)
+    if takes_frames and not data.frame_level:
+        raise ValueError(f"model {config.model_name!r} takes frames but data.kind is 'video': use frame-level records")
+    if data.frame_level and not takes_frames:
+        raise ValueError(
+            f"model {config.model_name!r} takes one vector per video but data.kind is {data.kind!r}: "
+            "read video-level records (data.kind=video) or set model.features (e.g. {aggregate: mean_std_topk})"
+        )
     return model
 
 
-def check_input_kind(config: ExperimentConfig) -> None:
-    """Frame-level models need frame-level data; video-level models need vectors or a feature transform."""
-    entry = model_entry(config.model_name)
-    frame_data = config.data.frame_level
-    if entry.frame_level and not frame_data:
-        raise ValueError(f"model {config.model_name!r} is frame-level but data.kind is 'video': use frame-level records")
-    takes_frames = entry.frame_level or bool((config.model_options.get("features") or {}).get("aggregate", "mean_std_topk") != "none" and config.model_options.get("features"))
-    if frame_data and not takes_frames:
-        raise ValueError(
-            f"model {config.model_name!r} takes one vector per video but data.kind is {config.data.kind!r}: "
-            "read video-level records (data.kind=video) or set model.features (e.g. {aggregate: mean_std_topk})"
-        )
-
-
-def fit_model_features(model: torch.nn.Module, train_paths, data: DataConfig, max_videos: int | None = None) -> None:
-    """Fit the feature whitening of a video-level model on training videos (deterministic order)."""
+def fit_model_features(model: torch.nn.Module, train_paths, data: DataConfig) -> None:
+    """Fit the feature whitening of a video-level model on training videos (file order; the model's
+    `features.fit_max_videos` caps how many). Every rank fits on the same videos, so all agree."""
     if not getattr(model, "requires_fitting", False):
         return
     loader = VideoDataset(train_paths, data.for_evaluation(), rank=0, world_size=1)
-    batches = ((b["features"], b["num_frames"]) for b in loader)
-    if max_videos:
-        batches = itertools.islice(batches, max(1, -(-max_videos // data.batch_size)))
-    model.fit_features(batches)
+    model.fit_features((b["features"], b["num_frames"]) for b in loader)
 
 
 def class_counts(train_paths, data: DataConfig) -> torch.Tensor:
