@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 from typing import Iterator
 
 import torch
@@ -61,7 +60,3 @@ def iterate_predictions(
             yield result
     finally:
         model.train(was_training)
-
-
-def take(iterator, n: int):
-    return list(itertools.islice(iterator, n))
