@@ -1,6 +1,24 @@
-"""Datasets and loaders for torch, frame sampling, the synthetic generator and the vocabulary."""
+"""Datasets and loaders for torch, frame sampling, the synthetic generator and the vocabulary.
 
-from .loader import DataConfig, VideoDataset, collate, make_loader, segment_examples, video_example
-from .sampling import select_frames
+Names load lazily so the generator's worker processes do not import torch.
+"""
 
-__all__ = ["DataConfig", "VideoDataset", "collate", "make_loader", "segment_examples", "select_frames", "video_example"]
+from importlib import import_module
+
+_EXPORTS = {
+    "DataConfig": ".loader",
+    "VideoDataset": ".loader",
+    "collate": ".loader",
+    "make_loader": ".loader",
+    "segment_examples": ".loader",
+    "video_example": ".loader",
+    "select_frames": ".sampling",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -330,7 +330,7 @@ def encode_record(record: VideoRecord, schema: RecordSchema, *, write_labels: bo
     context[id_key].bytes_list.value.append(record.id.encode("utf-8"))
     if write_labels:
         context[schema.labels_key].int64_list.value.extend(np.asarray(record.labels, dtype=np.int64).tolist())
-    return msg.SerializeToString()
+    return msg.SerializeToString(deterministic=True)  # map keys sorted: same record, same bytes in every process
 
 
 def records_equal(a: VideoRecord, b: VideoRecord) -> bool:

@@ -1,0 +1,196 @@
+"""`SynthConfig`: every knob of the synthetic YouTube-8M generator, with named size presets.
+
+Presets only set sizes (classes, videos, shards); the behaviour knobs keep one default everywhere, so
+a model comparison on `small` means the same thing on `medium`. docs/synthetic.md explains each knob.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# What the generator writes, per split: frame/ + video/ for the video-level task (2017/2018),
+# segments/ for the 2019 segment task. `test` also yields `rated_test` (its first videos with the
+# exhaustive true labels, the paper's human-rated set); `segment_test` yields `segment_rated_test`.
+SPLITS = ("train", "validate", "test", "segment_validate", "segment_test")
+LEVELS = ("frame", "video")
+
+# Real YouTube-8M v2/v3 sizes (approximate where the dataset site rounds): 3862 classes, ~3,844 shards
+# per split, ~1000 train videos per shard; the paper rated 8,000+ test videos; the 2019 segment set
+# has ~237K ratings at ~5 per video.
+PRESETS: dict[str, dict[str, int | float]] = {
+    "tiny": dict(
+        num_classes=64, train_videos=160, validate_videos=48, test_videos=32, rated_test_videos=16,
+        segment_validate_videos=24, segment_test_videos=16,
+        train_shards=2, validate_shards=1, test_shards=1, segment_validate_shards=1, segment_test_shards=1,
+        rgb_hidden_size=1024, pca_sample_frames=12288,  # fast world: PCA keeps all 1024 whitened directions
+    ),
+    "small": dict(
+        num_classes=400, train_videos=4000, validate_videos=1000, test_videos=600, rated_test_videos=300,
+        segment_validate_videos=400, segment_test_videos=200,
+        train_shards=8, validate_shards=4, test_shards=2, segment_validate_shards=2, segment_test_shards=1,
+    ),
+    "medium": dict(
+        num_classes=3862, train_videos=24000, validate_videos=6000, test_videos=3000, rated_test_videos=1000,
+        segment_validate_videos=2000, segment_test_videos=1000,
+        train_shards=24, validate_shards=24, test_shards=12, segment_validate_shards=8, segment_test_shards=4,
+    ),
+    "full": dict(
+        num_classes=3862, train_videos=3_888_919, validate_videos=1_112_356, test_videos=1_133_323,
+        rated_test_videos=8000, segment_validate_videos=47_059, segment_test_videos=44_753,
+        train_shards=3844, validate_shards=3844, test_shards=3844, segment_validate_shards=3844,
+        segment_test_shards=3844,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """All generator settings. Build with `SynthConfig.from_preset(name, seed=..., **overrides)`."""
+
+    preset: str = "tiny"
+    seed: int = 0
+
+    # --- sizes (set by the preset)
+    num_classes: int = 64
+    train_videos: int = 160
+    validate_videos: int = 48
+    test_videos: int = 32
+    rated_test_videos: int = 16  # first test videos, written again with exhaustive true labels
+    segment_validate_videos: int = 24
+    segment_test_videos: int = 16
+    train_shards: int = 2
+    validate_shards: int = 1
+    test_shards: int = 1
+    segment_validate_shards: int = 1
+    segment_test_shards: int = 1
+
+    # --- features: latent -> ReLU(latent W + b) [hidden] -> PCA + whitening [size] -> 8-bit
+    rgb_size: int = 1024
+    audio_size: int = 128
+    rgb_hidden_size: int = 2048  # Inception pool_3 width before the official PCA to 1024
+    audio_hidden_size: int = 256
+    rgb_latent_size: int = 256
+    audio_latent_size: int = 64
+    pca_sample_frames: int = 16384  # frames of train-like videos the PCA is fit on (the real one used train frames)
+    min_frames: int = 120  # 1 fps; the dataset keeps videos of 120..300 s (capped at 300 frames)
+    max_frames: int = 300
+
+    # --- classes: verticals, Zipf popularity, hierarchy, co-occurrence, appearance
+    zipf_exponent: float = 1.0  # popularity of class rank r is ∝ (r + zipf_offset)^-exponent (Fig. 5)
+    zipf_offset: float = 3.0
+    general_fraction: float = 0.06  # most popular classes of a vertical that act as general entities
+    hierarchy_fraction: float = 0.35  # share of other classes that are specific kinds of a general one
+    second_vertical_fraction: float = 0.15
+    partners_per_class: int = 4  # classes that co-occur strongly with a class (same vertical)
+    vertical_similarity: float = 0.45  # how much classes of a vertical look alike
+    parent_similarity: float = 0.5  # how much a specific class looks like its general one
+    multimodal_fraction: float = 0.35  # classes with 2..max_modes appearance modes
+    max_modes: int = 3
+    audio_dominant_fraction: float = 0.12  # classes recognised mostly by sound (weak visual signal)
+
+    # --- labels per video (true, i.e. exhaustive) and their noisy observation
+    extra_main_labels_mean: float = 1.6  # main topics beyond the first (Poisson); parents come on top
+    partner_prob: float = 0.45  # next main topic is a partner of a previous one ...
+    same_vertical_prob: float = 0.4  # ... else from the same vertical, else from the whole vocabulary
+    minor_labels_mean: float = 2.5  # briefly visible entities the annotation system mostly misses
+    main_observed_prob: float = 0.88
+    parent_observed_prob: float = 0.95  # a general entity is observed when one of its specifics is
+    minor_observed_prob: float = 0.12
+    wrong_labels_mean: float = 0.45  # spurious observed labels (mostly confusable partners)
+
+    # --- temporal structure (seconds = frames)
+    intro_prob: float = 0.6
+    max_intro_frames: int = 20
+    shot_mean_frames: float = 9.0
+    filler_shot_prob: float = 0.15  # shots showing none of the video's labels
+    covisible_prob: float = 0.25  # another main topic also visible in a shot
+    occlusion_prob: float = 0.08  # a visible class missing from one frame
+    video_noise: float = 0.45  # latent std: per video (style), per shot (scene), per frame
+    shot_noise: float = 0.45
+    frame_noise: float = 0.6
+
+    # --- 2019 segment ratings
+    num_rated_classes: int = 0  # 0 = round(num_classes * 1000 / 3862), like the 1000 of 3862
+    segment_ratings_mean: float = 5.0
+    segment_positive_fraction: float = 0.55
+    segment_positive_min_frames: int = 2  # rated positive if the class is visible in >= this many of 5 frames
+
+    # --- output
+    levels: tuple[str, ...] = LEVELS
+    sparse_features: tuple[str, ...] = ()  # MiCRObE base-classifier outputs (yt8m.data.synthetic_sparse)
+
+    @classmethod
+    def from_preset(cls, preset: str = "tiny", **overrides) -> "SynthConfig":
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        return cls(preset=preset, **{**PRESETS[preset], **coerce_overrides(overrides)})
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "SynthConfig":
+        """Inverse of `to_dict` (e.g. the `config` of a manifest.json)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.num_classes >= 24, "num_classes must be >= 24 (one class per vertical at least)"),
+            (0 < self.min_frames <= self.max_frames <= 300, "need 0 < min_frames <= max_frames <= 300"),
+            (self.min_frames >= 10, "min_frames must be >= 10 (segments are 5 frames)"),
+            (self.rated_test_videos <= self.test_videos, "rated_test_videos cannot exceed test_videos"),
+            (all(level in LEVELS for level in self.levels) and self.levels, f"levels must be a non-empty subset of {LEVELS}"),
+            (self.total_videos <= 62 ** 4, "too many videos for unique 4-character ids"),
+            (self.rgb_size <= self.rgb_hidden_size and self.audio_size <= self.audio_hidden_size,
+             "PCA cannot output more dimensions than the hidden ReLU layer has"),
+            (self.max_modes >= 1 and self.partners_per_class >= 1, "max_modes and partners_per_class must be >= 1"),
+            (1 <= self.segment_positive_min_frames <= 5, "segment_positive_min_frames must be in 1..5"),
+        ]
+        for split in SPLITS:
+            videos, shards = getattr(self, f"{split}_videos"), getattr(self, f"{split}_shards")
+            checks.append((videos >= 0 and (shards >= 1 or videos == 0), f"{split}: need videos >= 0 and shards >= 1"))
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"SynthConfig: {message}")
+
+    @property
+    def total_videos(self) -> int:
+        return sum(getattr(self, f"{split}_videos") for split in SPLITS)
+
+    @property
+    def rated_classes(self) -> int:
+        """How many classes the segment ratings cover (segment_label_ids.csv)."""
+        return self.num_rated_classes or max(1, round(self.num_classes * 1000 / 3862))
+
+    def replace(self, **changes) -> "SynthConfig":
+        return dataclasses.replace(self, **coerce_overrides(changes))
+
+    def to_dict(self) -> dict:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)}
+
+
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(SynthConfig)}  # strings: "int", "tuple[str, ...]"
+
+
+def coerce_overrides(overrides: dict) -> dict:
+    """Check override names and convert strings (from the CLI) or lists to the field's type."""
+    out = {}
+    for key, value in overrides.items():
+        if key not in _FIELD_TYPES or key == "preset":
+            raise ValueError(f"unknown SynthConfig field {key!r}")
+        kind = _FIELD_TYPES[key]
+        if kind.startswith("tuple"):
+            out[key] = tuple(x for x in (value.split(",") if isinstance(value, str) else value) if x)
+        elif isinstance(value, str):
+            out[key] = {"int": int, "float": float, "str": str}[kind](value)
+        else:
+            out[key] = value
+    return out
+
+
+def split_bounds(num_videos: int, num_shards: int, shard: int) -> tuple[int, int]:
+    """Videos [start, stop) of a shard: the first `num_videos % num_shards` shards hold one more."""
+    base, extra = divmod(num_videos, num_shards)
+    start = shard * base + min(shard, extra)
+    return start, start + base + (shard < extra)
+
+
+__all__ = ["LEVELS", "PRESETS", "SPLITS", "SynthConfig", "coerce_overrides", "split_bounds"]
