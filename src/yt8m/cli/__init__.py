@@ -5,6 +5,10 @@ from __future__ import annotations
 from .app import app
 from . import data_commands  # noqa: F401,E402  (inspect, convert)
 from . import train_commands  # noqa: F401,E402  (train, eval, predict)
+from . import demo_commands  # noqa: F401,E402  (demo)
+from . import model_commands  # noqa: F401,E402  (models)
+from . import synth_commands  # noqa: F401,E402  (synth)
+from . import microbe_commands  # noqa: F401,E402  (microbe run, eval, predict, recovery)
 
 __all__ = ["app", "main"]
 

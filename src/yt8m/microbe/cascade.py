@@ -1,0 +1,117 @@
+"""The MiCRObE cascade (§3.4, eq. 5): max-calibration as a filter, the second-order model behind it.
+
+τ_e is the lowest max-calibration score of any positive among label e's mined examples. Since every
+p_{e|f} is increasing, max_f p_{e|f}(x_f) ≥ τ_e exactly when some x_f ≥ η_{e|f} = p_{e|f}⁻¹(τ_e),
+so inference compares feature values with precomputed η and runs Q_e only where one passes;
+everywhere else P_e(x) = 0.
+
+All labels' models are stored aligned with the pair table: pair row j = (e, f) holds the weights of
+feature f in label e's gates and experts, so one expansion of a sparse batch through the table
+computes every needed dot product at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.special import expit
+
+from .curves import inverse_calibration
+from .mining import MinedLabel
+from .pairs import PairTable, expand
+from .second_order import LabelModel, moe_log_probs
+
+
+def label_thresholds(mined: dict[int, MinedLabel], num_labels: int) -> np.ndarray:
+    """τ_e: min max-calibration score over the mined positives of e (+inf: no positive mined)."""
+    tau = np.full(num_labels, np.inf)
+    for e, m in mined.items():
+        if m.positives:
+            tau[e] = float(m.score[m.y > 0].min())
+    return tau
+
+
+def feature_thresholds(pairs: PairTable, tau: np.ndarray) -> np.ndarray:
+    """η_{e|f} = p_{e|f}⁻¹(τ_e) per pair row (+inf where the curve never reaches τ_e), lowered by
+    a relative 1e-12 so that the positive that set τ_e passes despite rounding in the inverse."""
+    return inverse_calibration(pairs.alpha, pairs.beta, pairs.gamma, tau[pairs.label]) * (1.0 - 1e-12)
+
+
+@dataclass
+class CascadeModel:
+    """P_e(x) = Q_e(x) if some x_f ≥ η_{e|f}, else 0; Q_e logistic ("logistic") or MoE ("moe")."""
+
+    pairs: PairTable
+    eta: np.ndarray  # [P]
+    kind: str
+    gate_weights: np.ndarray  # [P, H] (unused for logistic)
+    expert_weights: np.ndarray  # [P, H]
+    gate_bias: np.ndarray  # [L, H]
+    expert_bias: np.ndarray  # [L, H]
+    has_model: np.ndarray  # [L] bool
+
+    @property
+    def num_labels(self) -> int:
+        return self.pairs.num_labels
+
+    @property
+    def mixtures(self) -> int:
+        return self.expert_weights.shape[1]
+
+    @classmethod
+    def assemble(cls, pairs: PairTable, models: dict[int, LabelModel], kind: str, tau: np.ndarray) -> "CascadeModel":
+        """Scatter the per-label models into pair-aligned arrays and precompute η."""
+        H = max((m.experts.shape[1] for m in models.values()), default=1)
+        P, L = len(pairs), pairs.num_labels
+        gw, ew = np.zeros((P, H)), np.zeros((P, H))
+        gb, eb = np.zeros((L, H)), np.zeros((L, H))
+        has = np.zeros(L, dtype=bool)
+        for e, m in models.items():
+            ew[m.pair_rows] = m.experts[:-1]
+            eb[e] = m.experts[-1]
+            if m.gates is not None:
+                gw[m.pair_rows] = m.gates[:-1]
+                gb[e] = m.gates[-1]
+            has[e] = True
+        tau = np.where(has, tau, np.inf)
+        return cls(pairs, feature_thresholds(pairs, tau), kind, gw, ew, gb, eb, has)
+
+    def scores(self, X: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nonzero cascade outputs as (row, label, P_e(x)) over the (row, label) that pass eq. 5."""
+        L = self.num_labels
+        rows, pair, x = expand(X, self.pairs.indptr)
+        labels = self.pairs.label[pair]
+        keys = rows * L + labels
+        passed = np.unique(keys[x >= self.eta[pair]])
+        if passed.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        at = np.searchsorted(passed, keys)
+        inside = (at < len(passed)) & (passed[np.minimum(at, len(passed) - 1)] == keys)
+        slot, pair, x = at[inside], pair[inside], x[inside]
+        out_rows, out_labels = passed // L, passed % L
+        H = self.mixtures
+        B = self.expert_bias[out_labels].copy()
+        for h in range(H):
+            B[:, h] += np.bincount(slot, weights=x * self.expert_weights[pair, h], minlength=len(passed))
+        if self.kind == "logistic":
+            return out_rows, out_labels, expit(B[:, 0])
+        A = self.gate_bias[out_labels].copy()
+        for h in range(H):
+            A[:, h] += np.bincount(slot, weights=x * self.gate_weights[pair, h], minlength=len(passed))
+        _, _, _, logs = moe_log_probs(A, B)
+        return out_rows, out_labels, np.exp(logs[:, 0])
+
+    def predict(self, X: sparse.csr_matrix) -> np.ndarray:
+        rows, labels, p = self.scores(X)
+        out = np.zeros((X.shape[0], self.num_labels))
+        out[rows, labels] = p
+        return out
+
+    def predict_videos(self, X: sparse.csr_matrix, video: np.ndarray, num_videos: int) -> np.ndarray:
+        """[num_videos, L]: per-frame cascade scores max-aggregated to the video (§5.1)."""
+        rows, labels, p = self.scores(X)
+        out = np.zeros((num_videos, self.num_labels))
+        np.maximum.at(out, (np.asarray(video)[rows], labels), p)
+        return out

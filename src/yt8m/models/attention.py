@@ -1,0 +1,43 @@
+"""Attention pooling (seed 004, "learnable weighted average of frames").
+
+a_t = softmax over the valid frames of wᵀ tanh(V x_t) (optionally gated), z = Σ_t a_t x_t,
+then a video-level classifier. The weights come back as "attention" [B, T] so later stages can
+score segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .base import VideoModel
+from .layers.heads import make_head
+from .layers.pooling import AttentionPooling
+from .registry import register_model
+
+
+@dataclass
+class AttentionConfig:
+    attention_size: int = 256  # width of the scoring network V
+    gated: bool = False  # gated attention: tanh(V x) ⊙ σ(U x)
+    dropout: float = 0.0  # on the pooled vector
+    classifier: str = "moe"  # moe | logistic
+    num_mixtures: int = 2
+    l2: float = 1e-8
+
+
+@register_model("attention", config=AttentionConfig, frame_level=True)
+class AttentionModel(VideoModel):
+    """Attention-weighted average of frames into a video-level classifier."""
+
+    def __init__(self, config: AttentionConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
+        super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
+        self.pool = AttentionPooling(self.feature_dim, attention_size=config.attention_size, num_heads=1, gated=config.gated)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = make_head(config.classifier, self.feature_dim, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
+
+    def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled, weights = self.pool(x, mask)  # [B, 1, D], [B, 1, T]
+        return {**self.head(self.dropout(pooled[:, 0])), "attention": weights[:, 0]}

@@ -1,0 +1,33 @@
+"""Batch normalization that never sees padding.
+
+Frame-level models normalize per frame, over the batch's frames. Padded rows must not enter the
+statistics (or the prediction would change with the batch's padding length), so the frames are
+gathered by the mask, normalized, and scattered back with zeros in the padding.
+
+Defaults are TF slim's (every paper here trained with it): eps 1e-3 and decay 0.999, i.e. a
+PyTorch momentum of 0.001. Short runs need a larger momentum (the running statistics otherwise
+stay near their initial values); every model exposes it as `bn_momentum`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+SLIM_EPSILON = 1e-3
+SLIM_MOMENTUM = 0.001  # = 1 - slim decay 0.999
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over the last dim of [N, D] or of the valid rows of [B, T, D] (given a [B, T] mask)."""
+
+    def __init__(self, num_features: int, *, momentum: float = SLIM_MOMENTUM, eps: float = SLIM_EPSILON) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dim() == 2:
+            return super().forward(x)
+        if mask is None:
+            return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
+        valid = super().forward(x[mask])  # [N_valid, D]
+        return x.new_zeros(x.shape).index_put((mask,), valid)
