@@ -269,3 +269,15 @@ def test_sparse_features_reach_the_frame_records(tmp_path):
     generate(out, "tiny", 0, workers=1, progress=False, splits=("train",), sparse_features=("im",), **MINI)
     records = list(read_records(str(out / "frame/train*.tfrecord"), "frame", sparse_features=("im",), num_classes=30))
     assert len(records) == 5 and all(r.sparse["im"].num_frames == r.num_frames for r in records)
+
+
+def test_short_videos_are_allowed(tmp_path):
+    """Videos shorter than the PCA sample per video (32 frames) still generate."""
+    from yt8m.data.synthetic import generate
+    from yt8m.io import read_records
+
+    generate(tmp_path, preset="tiny", seed=1, workers=1, progress=False, min_frames=10, max_frames=20,
+             train_videos=8, validate_videos=0, test_videos=0, rated_test_videos=0, segment_validate_videos=0, segment_test_videos=0,
+             train_shards=1, validate_shards=1, test_shards=1, segment_validate_shards=1, segment_test_shards=1)
+    frames = [r.num_frames for r in read_records(str(tmp_path / "frame" / "train*.tfrecord"), "frame")]
+    assert len(frames) == 8 and min(frames) >= 10 and max(frames) <= 20

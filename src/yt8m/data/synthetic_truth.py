@@ -88,6 +88,7 @@ def sample_truth(world: World, split: str, index: int) -> VideoTruth:
     frames = cfg.min_frames + int(rng.beta(1.5, 1.2) * (cfg.max_frames - cfg.min_frames + 1))
     frames = min(frames, cfg.max_frames)
     intro = int(rng.integers(2, cfg.max_intro_frames + 1)) if rng.random() < cfg.intro_prob and cfg.max_intro_frames >= 2 else 0
+    intro = min(intro, frames // 2)  # short videos keep most of their frames for the content
     intro_style = int(rng.integers(len(world.intro_rgb)))
 
     labels, roles, implied = _sample_labels(world, rng, split in SEGMENT_SPLITS)

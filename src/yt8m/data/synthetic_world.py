@@ -255,10 +255,10 @@ class World:
             truth = sample_truth(self, "pca", index)
             rng = video_rng(self.config.seed, "pca", index, STREAM_FEATURES)
             z_rgb, z_audio = self.latents(truth, rng)
-            pick = rng.choice(truth.num_frames, size=PCA_FRAMES_PER_VIDEO, replace=False)
+            pick = rng.choice(truth.num_frames, size=min(PCA_FRAMES_PER_VIDEO, truth.num_frames), replace=False)
             rgb.append(z_rgb[pick])
             audio.append(z_audio[pick])
-            frames += PCA_FRAMES_PER_VIDEO
+            frames += len(pick)
             index += 1
         self.rgb_map.fit(np.concatenate(rgb), self.config.rgb_size)
         self.audio_map.fit(np.concatenate(audio), self.config.audio_size)
