@@ -19,6 +19,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from .curves import inverse_calibration
+from .maxcal import SparseScorer
 from .mining import MinedLabel
 from .pairs import PairTable, expand
 from .second_order import LabelModel, moe_log_probs
@@ -40,7 +41,7 @@ def feature_thresholds(pairs: PairTable, tau: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class CascadeModel:
+class CascadeModel(SparseScorer):
     """P_e(x) = Q_e(x) if some x_f ≥ η_{e|f}, else 0; Q_e logistic ("logistic") or MoE ("moe")."""
 
     pairs: PairTable
@@ -103,15 +104,3 @@ class CascadeModel:
         _, _, _, logs = moe_log_probs(A, B)
         return out_rows, out_labels, np.exp(logs[:, 0])
 
-    def predict(self, X: sparse.csr_matrix) -> np.ndarray:
-        rows, labels, p = self.scores(X)
-        out = np.zeros((X.shape[0], self.num_labels))
-        out[rows, labels] = p
-        return out
-
-    def predict_videos(self, X: sparse.csr_matrix, video: np.ndarray, num_videos: int) -> np.ndarray:
-        """[num_videos, L]: per-frame cascade scores max-aggregated to the video (§5.1)."""
-        rows, labels, p = self.scores(X)
-        out = np.zeros((num_videos, self.num_labels))
-        np.maximum.at(out, (np.asarray(video)[rows], labels), p)
-        return out

@@ -22,7 +22,27 @@ def group_max(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
     return k[last], v[last]
 
 
-class MaxCalibrationModel:
+class SparseScorer:
+    """Dense outputs from `scores(X) -> (rows, labels, p)`; shared by max-calibration and the cascade."""
+
+    num_labels: int
+
+    def predict(self, X: sparse.csr_matrix) -> np.ndarray:
+        """Dense [n, num_labels] scores (0 where nothing fired)."""
+        rows, labels, p = self.scores(X)
+        out = np.zeros((X.shape[0], self.num_labels))
+        out[rows, labels] = p
+        return out
+
+    def predict_videos(self, X: sparse.csr_matrix, video: np.ndarray, num_videos: int) -> np.ndarray:
+        """[num_videos, num_labels]: per-frame scores max-aggregated to the video (§5.1)."""
+        rows, labels, p = self.scores(X)
+        out = np.zeros((num_videos, self.num_labels))
+        np.maximum.at(out, (np.asarray(video)[rows], labels), p)
+        return out
+
+
+class MaxCalibrationModel(SparseScorer):
     """Eq. 3 over a PairTable (the kept pairs, top K per label)."""
 
     def __init__(self, pairs: PairTable) -> None:
@@ -39,16 +59,3 @@ class MaxCalibrationModel:
         keys, best = group_max(rows * self.num_labels + self.pairs_.label[pair], p)
         return keys // self.num_labels, keys % self.num_labels, best
 
-    def predict(self, X: sparse.csr_matrix) -> np.ndarray:
-        """Dense [n, num_labels] max-calibration scores."""
-        rows, labels, p = self.scores(X)
-        out = np.zeros((X.shape[0], self.num_labels))
-        out[rows, labels] = p
-        return out
-
-    def predict_videos(self, X: sparse.csr_matrix, video: np.ndarray, num_videos: int) -> np.ndarray:
-        """[num_videos, num_labels]: frame scores max-aggregated per video."""
-        rows, labels, p = self.scores(X)
-        out = np.zeros((num_videos, self.num_labels))
-        np.maximum.at(out, (np.asarray(video)[rows], labels), p)
-        return out

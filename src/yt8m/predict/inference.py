@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Iterator
 
 import torch
 
 from ..data.loader import DataConfig, VideoDataset
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+from ..train.distributed import autocast
 
 
 @torch.no_grad()
@@ -44,7 +38,7 @@ def iterate_predictions(
             if max_videos is not None and seen >= max_videos:
                 break
             keep = len(batch["ids"]) if max_videos is None else min(len(batch["ids"]), max_videos - seen)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 out = model(batch["features"][:keep].to(device), batch["num_frames"][:keep].to(device))
             seen += keep
             result = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -22,6 +23,15 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """Mixed precision where the device supports it: bf16 (else fp16) on CUDA, bf16 on CPU."""
+    if not enabled:
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def barrier() -> None:

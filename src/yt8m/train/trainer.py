@@ -28,7 +28,7 @@ from ..io.reader import count_records
 from .build import build_loss, build_model, fit_model_features
 from .checkpoint import latest_checkpoint, load_trainer_state, load_weights, record_latest, save_checkpoint
 from .config import ExperimentConfig
-from .distributed import all_reduce_sum, barrier, init_distributed, pick_device
+from .distributed import all_reduce_sum, autocast, barrier, init_distributed, pick_device
 from .optim import clip_gradients, learning_rate, make_optimizer
 
 LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map"]
@@ -58,15 +58,6 @@ class _LoopState:
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext()
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 class _Logger:
@@ -261,7 +252,7 @@ def train(
                     lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, total_examples)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
-                    with _autocast(device, tcfg.mixed_precision):
+                    with autocast(device, tcfg.mixed_precision):
                         outputs = net(features, num_frames)
                         outputs = {k: v.float() for k, v in outputs.items()}
                         loss = loss_fn(outputs, labels)
