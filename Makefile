@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/yt8m demo --out runs/demo
 
 test: install-test
-	$(BIN)/python -m pytest -x -q tests
+	$(BIN)/python -m pytest -x tests
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
