@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import tempfile
 import time
@@ -80,8 +82,8 @@ def dataset() -> Path:
     return DATA
 
 
-def experiment(name: str, lr: float | None = None, steps: int = STEPS) -> dict:
-    options = dict(WIDTHS[name])
+def experiment(name: str, lr: float | None = None, steps: int = STEPS, changes: dict | None = None) -> dict:
+    options = {**WIDTHS[name], **(changes or {})}
     fields = {f for f in model_entry(name).config_cls.__dataclass_fields__}
     if "bn_momentum" in fields:
         options["bn_momentum"] = BN_MOMENTUM
@@ -95,7 +97,7 @@ def experiment(name: str, lr: float | None = None, steps: int = STEPS) -> dict:
         "loss": {"name": "cross_entropy"},
         "optimizer": {"name": "adam", "lr": lr or (RECURRENT_LR if name in RECURRENT else LR), "batch_size": BATCH},
         "schedule": {"name": "constant"},
-        "train": {"epochs": 1, "max_steps": steps, "log_every": 5, "checkpoint_every": 0, "tensorboard": False, "seed": 0},
+        "train": {"epochs": math.ceil(steps * BATCH / SUBSET["train_videos"]), "max_steps": steps, "log_every": 5, "checkpoint_every": 0, "tensorboard": False, "seed": 0},
     }
 
 
@@ -107,11 +109,12 @@ def throughput(history: list[dict]) -> tuple[float, float]:
     return BATCH * 5 * len(rows) / total, sum(r["data_wait_fraction"] * s for r, s in zip(rows, seconds)) / total
 
 
-def run_model(name: str, data: Path, workdir: Path, lr: float | None = None, steps: int = STEPS) -> dict:
-    cfg = config_from_dict(experiment(name, lr, steps))
+def run_model(name: str, data: Path, workdir: Path, lr: float | None = None, steps: int = STEPS, changes: dict | None = None) -> dict:
+    cfg = config_from_dict(experiment(name, lr, steps, changes))
     start = time.perf_counter()
     result = train(cfg, str(data / "frame" / "train*.tfrecord"), workdir / name, progress=False)
     train_seconds = time.perf_counter() - start
+    load = os.getloadavg()[0]  # other processes on the machine distort the timings; report it
     videos_per_s, wait = throughput(result.history)
     loaded = load_model(result.checkpoint, device="cpu")
     model = loaded.model.eval()
@@ -129,12 +132,13 @@ def run_model(name: str, data: Path, workdir: Path, lr: float | None = None, ste
         "examples": result.examples,
         "train_seconds": train_seconds,
         "videos_per_s": videos_per_s,
+        "load": load,
         "data_wait": wait,
         "predict_ms": predict_ms,
         "final_loss": result.history[-1]["loss"] if result.history else float("nan"),
         "validate": {k: val[k] for k in keys},
         "rated": {k: rated[k] for k in keys},
-        "options": WIDTHS[name],
+        "options": cfg.model_options,
     }
 
 
@@ -163,30 +167,34 @@ def orderings(results: dict[str, dict], split: str) -> list[list]:
 
 
 def table(results: dict[str, dict]) -> str:
-    header = ["model", "params", "videos/s", "data wait", "predict ms/video",
+    header = ["model", "params", "videos/s", "data wait", "predict ms/video", "load",
               "GAP val", "Hit@1 val", "PERR val", "mAP val", "GAP rated", "Hit@1 rated", "PERR rated", "mAP rated"]
     rows = []
     for name in sorted(results, key=lambda n: -results[n]["validate"]["gap"]):
         r = results[name]
         v, c = r["validate"], r["rated"]
-        rows.append([name, f"{r['params'] / 1e6:.1f}M", r["videos_per_s"], f"{100 * r['data_wait']:.0f}%", r["predict_ms"],
+        rows.append([name, f"{r['params'] / 1e6:.1f}M", r["videos_per_s"], f"{100 * r['data_wait']:.0f}%", r["predict_ms"], r["load"],
                      v["gap"], v["hit_at_1"], v["perr"], v["map"], c["gap"], c["hit_at_1"], c["perr"], c["map"]])
     return markdown_table(header, rows)
 
 
 # Diagnostics for the orderings that differ from the papers: each reruns one model with one change.
-DIAGNOSTICS = [  # (label, model, learning rate or None, steps, what it tests)
-    ("lstm, lr 0.01", "lstm", 0.01, STEPS, "training: is the official recurrent rate (0.001) too slow for this budget?"),
-    ("simple_lstm, lr 0.01", "simple_lstm", 0.01, STEPS, "training: the same for seed 002's LSTM"),
-    ("dbof, 3x budget", "dbof", None, 3 * STEPS, "training: does DBoF catch up with frame-level logistic given more examples?"),
-    ("frame_logistic, 3x budget", "frame_logistic", None, 3 * STEPS, "the reference for the line above"),
+DIAGNOSTICS = [  # (label, model, learning rate or None, steps, model option changes, what it tests)
+    ("lstm, lr 0.01", "lstm", 0.01, STEPS, {}, "training: is the official recurrent rate (0.001) too slow here?"),
+    ("lstm, 3x budget", "lstm", None, 3 * STEPS, {}, "training: does it start learning with more examples?"),
+    ("lstm, input BN", "lstm", None, STEPS, {"input_bn": True}, "model: L2-normalized frames (|x_d| ≈ 0.03) barely move the gates"),
+    ("lstm, input BN, lr 0.01", "lstm", 0.01, STEPS, {"input_bn": True}, "model + training together"),
+    ("simple_lstm, lr 0.01", "simple_lstm", 0.01, STEPS, {}, "training: seed 002's LSTM at the non-recurrent rate"),
+    ("lstm_moe, lr 0.01", "lstm_moe", 0.01, STEPS, {}, "training: the same for LSTM_MoE"),
+    ("dbof, 3x budget", "dbof", None, 3 * STEPS, {}, "training: does DBoF catch up with frame-level logistic?"),
+    ("frame_logistic, 3x budget", "frame_logistic", None, 3 * STEPS, {}, "the reference for the line above"),
 ]
 RESULTS_FILE = CACHE / "frame_models_results.json"
 
 
 def diagnostics_table(results: dict[str, dict], diagnostics: dict[str, dict]) -> str:
     rows = []
-    for label, name, _, steps, question in DIAGNOSTICS:
+    for label, name, _, _, _, question in DIAGNOSTICS:
         if label not in diagnostics:
             continue
         d, base = diagnostics[label], results.get(name)
@@ -205,7 +213,8 @@ def section(results: dict[str, dict], diagnostics: dict[str, dict], minutes: flo
         "(`rated`: exhaustive true labels; validate: the noisy observed ones). Widths: "
         + "; ".join(f"{n} {json.dumps(WIDTHS[n])}" for n in results if WIDTHS[n])
         + f". Videos/s and data wait come from the trainer's log; predict ms/video is the validate pass including "
-        f"TFRecord reading. Whole run (table + diagnostics): {minutes:.1f} min.",
+        "TFRecord reading; `load` is the machine's 1-minute load average after training (2 cores: above ~2 other "
+        f"processes were competing and the timings of that row are inflated). Whole run (table + diagnostics): {minutes:.1f} min.",
         table(results),
         "Paper orderings on this budget (best model of each group, GAP):",
         markdown_table(["claim", "source", "best of winners (val)", "best of losers (val)", "holds"], orderings(results, "validate")),
@@ -241,8 +250,9 @@ def main() -> None:
         for name in WIDTHS:
             results[name] = run_model(name, data, Path(tmp))
             print(json.dumps(results[name]), flush=True)
-        for label, name, lr, steps, _ in DIAGNOSTICS:
-            diagnostics[label] = run_model(name, data, Path(tmp) / "diagnostics" / label.replace(" ", "_"), lr, steps)
+        for label, name, lr, steps, changes, _ in DIAGNOSTICS:
+            workdir = Path(tmp) / "diagnostics" / label.replace(" ", "_").replace(",", "")
+            diagnostics[label] = run_model(name, data, workdir, lr, steps, changes)
             print(json.dumps(diagnostics[label]), flush=True)
     minutes = (time.perf_counter() - start) / 60
     RESULTS_FILE.write_text(json.dumps({"results": results, "diagnostics": diagnostics, "minutes": minutes}, indent=1))

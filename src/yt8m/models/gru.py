@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .layers.normalization import SLIM_MOMENTUM
 from .lstm import LstmModel
 from .registry import register_model
 
@@ -18,6 +19,8 @@ class GruConfig:
     num_layers: int = 2  # WILLOW --gru_layers
     output: str = "last"  # last | linear_weighted
     dropout: float = 0.0
+    input_bn: bool = False  # batch norm on the input frames (not in the official model; see seed 002)
+    bn_momentum: float = SLIM_MOMENTUM
     classifier: str = "moe"
     num_mixtures: int = 2
     l2: float = 1e-6  # WILLOW --moe_l2=1e-6

@@ -14,6 +14,7 @@ import torch
 
 from .base import VideoModel
 from .layers.heads import make_head
+from .layers.normalization import SLIM_MOMENTUM
 from .layers.recurrent import RecurrentEncoder
 from .registry import register_model
 
@@ -24,6 +25,8 @@ class LstmConfig:
     num_layers: int = 2  # official --lstm_layers
     output: str = "last"  # last (final state of the top layer) | linear_weighted (weights 1/N … 1)
     dropout: float = 0.0  # after each layer (official: none)
+    input_bn: bool = False  # batch norm on the input frames (not in the official model; see seed 002)
+    bn_momentum: float = SLIM_MOMENTUM
     classifier: str = "moe"  # moe | logistic
     num_mixtures: int = 2
     l2: float = 1e-8
@@ -38,7 +41,8 @@ class LstmModel(VideoModel):
     def __init__(self, config: LstmConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
         super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
         self.encoder = RecurrentEncoder(
-            self.cell, self.feature_dim, config.hidden_size, config.num_layers, output=config.output, dropout=config.dropout
+            self.cell, self.feature_dim, config.hidden_size, config.num_layers, output=config.output, dropout=config.dropout,
+            input_bn=config.input_bn, bn_momentum=config.bn_momentum,
         )
         self.head = make_head(config.classifier, config.hidden_size, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
 
