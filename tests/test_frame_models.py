@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from yt8m.cli import app
 from yt8m.models import create_model, list_models, model_entry
+from yt8m.models.layers.heads import init_output_bias
 from yt8m.models.layers.pooling import linear_time_weights
 from yt8m.models.layers.sampling import random_frame_indices, random_window_indices, uniform_frame_indices
 from yt8m.models.layers.sparse_moe import SparseMoE, balancing_loss, cv_squared
@@ -276,3 +277,22 @@ def test_dbof_sampling_state_travels_with_the_state_dict():
         resumed = build("dbof", seed=3).train()
         resumed.load_state_dict(saved)
         torch.testing.assert_close(resumed(x, lengths)["predictions"], expected)
+
+
+@pytest.mark.parametrize("entry", [e for e in list_models() if e.name != "hinge"], ids=lambda e: e.name)
+def test_output_bias_starts_every_head_at_the_prior(entry):
+    """train.output_bias: predictions start near σ(-7) instead of 0.5 for every registered model."""
+    model = build(entry.name) if entry.frame_level else create_model(entry.name, num_classes=NUM_CLASSES, feature_sizes=FEATURE_SIZES)
+    x, lengths = frames()
+    inputs = (x, lengths) if entry.frame_level else (x.float().mean(1) / 255, None)
+    model.eval()
+    with torch.no_grad():
+        before = model(*inputs)["predictions"]
+        assert init_output_bias(model, -7.0) >= 1
+        after = model(*inputs)["predictions"]
+    assert before.mean() > 0.05 and after.max() < 0.01
+
+
+def test_output_bias_needs_a_classifier_head():
+    with pytest.raises(ValueError, match="HingeModel has no logistic or MoE classifier head"):
+        init_output_bias(create_model("hinge", num_classes=NUM_CLASSES, feature_sizes=FEATURE_SIZES), -7.0)

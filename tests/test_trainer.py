@@ -162,3 +162,12 @@ def test_video_moe_on_frames_with_fitted_whitening(tiny_data, tmp_path):
 
     videos = sum(count_records(f) for f in expand_paths(str(tiny_data / "frame" / "train*.tfrecord")))
     assert result.examples == 2 * videos
+
+
+def test_output_bias_sets_the_initial_classifier_bias(video_data, tmp_path):
+    data = str(video_data / "train0.tfrecord")
+    plain = train(_config("optimizer.lr=0.0", "train.max_steps=1", "train.log_every=1"), data, tmp_path / "plain", progress=False)
+    prior = train(_config("optimizer.lr=0.0", "train.max_steps=1", "train.log_every=1", "train.output_bias=-3"), data, tmp_path / "prior", progress=False)
+    assert torch.all(_weights(plain.checkpoint)["head.experts.bias"] == 0)
+    assert torch.all(_weights(prior.checkpoint)["head.experts.bias"] == -3)
+    assert prior.history[-1]["loss"] < 0.8 * plain.history[-1]["loss"]  # ~2 of 30 classes true: logit(2/30) ≈ -2.6 fits better than 0

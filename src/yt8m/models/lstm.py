@@ -3,7 +3,8 @@
 2 × 1024 LSTM layers run over the valid frames only (packed sequences, TF's forget bias 1); the
 top layer's output at the video's last frame (the official choice) or the outputs averaged
 with the paper's linearly increasing weights 1/N … 1 feed an MoE head. The official docs ask
-for learning rate 0.001 with this model.
+for learning rate 0.001 with this model. On a short budget it needs `input_bn` (L2-normalized
+frames give the gates ~0.03 per dimension) and `train.output_bias` (BENCHMARKS.md, frame zoo).
 """
 
 from __future__ import annotations

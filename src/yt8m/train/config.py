@@ -53,6 +53,7 @@ class TrainConfig:
     clip_gradient_norm: float = 1.0  # ≤ 0 disables
     clip_mode: str = "per_tensor"  # per_tensor (official clip_by_norm per variable) | global
     regularization_penalty: float = 1.0  # weight of model.regularization_loss()
+    output_bias: float | None = None  # initial classifier bias (logit), e.g. -7; None: the official zero
     seed: int = 0
     mixed_precision: bool = False  # fp16/bf16 autocast where the device supports it
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -25,6 +25,7 @@ import torch
 from ..data.loader import VideoDataset
 from ..io.paths import expand_paths
 from ..io.reader import count_records
+from ..models.layers.heads import init_output_bias
 from .build import build_loss, build_model, fit_model_features
 from .checkpoint import latest_checkpoint, load_trainer_state, load_weights, record_latest, save_checkpoint
 from .config import ExperimentConfig
@@ -152,6 +153,8 @@ def train(
         (run_dir / "config.json").write_text(cfg.to_json())
     if resume_from is None:
         fit_model_features(model, train_files, cfg.data)
+        if tcfg.output_bias is not None:
+            init_output_bias(model, tcfg.output_bias)
     model.to(device)
     optimizer = make_optimizer(model.parameters(), cfg.optimizer)
     if resume_from is not None:

@@ -48,3 +48,21 @@ def make_head(kind: str, in_features: int, num_classes: int, *, num_mixtures: in
     if kind == "moe":
         return MoeHead(in_features, num_classes, num_mixtures=num_mixtures, l2=l2)
     raise ValueError(f"unknown classifier {kind!r}: use 'logistic' or 'moe'")
+
+
+def init_output_bias(model: nn.Module, logit: float) -> int:
+    """Start every classifier head's bias at `logit` (the "prior" init); returns how many heads.
+
+    With a zero bias every class starts at p = 0.5 and the first hundreds of steps only learn
+    that labels are rare (3 of 3862): nonlinear encoders are driven into a constant output on
+    the way and many never recover on a short budget (BENCHMARKS.md, frame-level zoo). A logit
+    near log(labels per video / classes), e.g. -7 for YouTube-8M, skips that phase.
+    """
+    heads = [m for m in model.modules() if isinstance(m, (LogisticHead, MoeHead))]
+    if not heads:
+        raise ValueError(f"{type(model).__name__} has no logistic or MoE classifier head whose bias could be initialized")
+    with torch.no_grad():
+        for head in heads:
+            (head.fc.bias if isinstance(head, LogisticHead) else head.experts.bias).fill_(logit)
+    return len(heads)
+
