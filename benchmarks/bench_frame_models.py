@@ -6,17 +6,18 @@ then scored on `validate` (noisy observed labels) and on the clean human-rated s
 exhaustive true labels): GAP, Hit@1, PERR, mAP, plus parameters, training videos/s, prediction
 ms/video and the fraction of training step time spent waiting for data.
 
-Medium is 24k training videos of 120..300 frames; generating and training all of it for 15 models
-does not fit 40 minutes on 2 cores, so this uses a documented subset (see SUBSET): the medium world
-(3862 classes, same generator knobs, same video content per index), 6000 train / 1500 validate /
-1000 rated-test videos, frames SKIP_FRAMES..SKIP_FRAMES+MAX_FRAMES of each video, and a reduced width per model
-(WIDTHS). Run from the repository root: `.venv/bin/python benchmarks/bench_frame_models.py`
+Data (SUBSET): the medium world (3862 classes) with its 24,000 training videos and 1500 validate /
+1000 rated-test videos, frames SKIP_FRAMES..SKIP_FRAMES+MAX_FRAMES of each video. Training 15 models
+on all of it does not fit the time, so the main table reads the first 6 of 24 training shards (6000
+videos) and the "scale" part reads all 24 for a few models; widths are reduced per model (WIDTHS).
+Parts (PARTS) are cached after every run in benchmarks/.cache; `--parts … --resume` fills in what is missing. Run from the repository root: `.venv/bin/python benchmarks/bench_frame_models.py`
 (`--only a,b` runs a subset and leaves the result section alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -38,12 +39,14 @@ from yt8m.predict.loaded import load_model  # noqa: E402
 from yt8m.train.config import config_from_dict  # noqa: E402
 from yt8m.train.trainer import train  # noqa: E402
 
-SUBSET = dict(  # medium's world and per-shard sizes, fewer videos, frame level only
-    train_videos=6000, validate_videos=1500, test_videos=1000, rated_test_videos=1000,
-    segment_validate_videos=0, segment_test_videos=0, train_shards=6, validate_shards=6, test_shards=4,
+SUBSET = dict(  # medium's world and its 24,000 training videos; fewer evaluation videos, frame level only
+    train_videos=24000, validate_videos=1500, test_videos=1000, rated_test_videos=1000,
+    segment_validate_videos=0, segment_test_videos=0, train_shards=24, validate_shards=6, test_shards=4,
     levels=("frame",),
 )
-DATA = CACHE / "medium-subset-seed0"
+DATA = CACHE / "medium-24k-seed0"
+MAIN_TRAIN_SHARDS = "train000[0-5].tfrecord"  # the main table trains on the first 6 of 24 shards: 6000 videos
+SCALE_MODELS = ("frame_logistic", "dbof", "bof", "gru", "simple_lstm", "attention", "netvlad")
 SMALL_DATA = CACHE / "small-frame-seed0"  # the `small` world: 400 classes, 4000 train videos, ~10x the examples per class
 SMALL_ONLY_FRAMES = dict(segment_validate_videos=0, segment_test_videos=0, levels=("frame",))
 SMALL_EPOCHS = 4
@@ -98,6 +101,7 @@ class World:
     num_classes: int
     train_videos: int
     labels_per_video: float  # observed, on train (manifest label_stats)
+    train_files: str = "train*.tfrecord"
 
     @property
     def output_bias(self) -> float:
@@ -110,6 +114,13 @@ def world(path: Path, preset: str, **overrides) -> World:
     manifest = generate(path, preset=preset, seed=0, workers=2, progress=False, **overrides)
     stats = manifest["label_stats"]["train"]
     return World(path, manifest["config"]["num_classes"], stats["videos"], stats["observed_labels_per_video"])
+
+
+def first_shards(data: World, pattern: str) -> World:
+    """The same world trained on the videos of the shards matching `pattern` only."""
+    files = sorted((data.path / "frame").glob(pattern))
+    per_shard = data.train_videos // len(sorted((data.path / "frame").glob(data.train_files)))
+    return dataclasses.replace(data, train_files=pattern, train_videos=per_shard * len(files))
 
 
 def recipe_settings(name: str, recipe: str, data: World) -> tuple[float, float | None, dict]:
@@ -156,7 +167,7 @@ def throughput(history: list[dict]) -> tuple[float, float]:
 def run_model(name: str, data: World, workdir: Path, recipe: str = "budget", steps: int = STEPS, changes: dict | None = None) -> dict:
     cfg = config_from_dict(experiment(name, data, recipe, steps, changes))
     start = time.perf_counter()
-    result = train(cfg, str(data.path / "frame" / "train*.tfrecord"), workdir / name, progress=False)
+    result = train(cfg, str(data.path / "frame" / data.train_files), workdir / name, progress=False)
     train_seconds = time.perf_counter() - start
     load = os.getloadavg()[0]  # other processes on the machine distort the timings; report it
     videos_per_s, wait = throughput(result.history)
@@ -168,7 +179,7 @@ def run_model(name: str, data: World, workdir: Path, recipe: str = "budget", ste
     predict_ms = 1000 * (time.perf_counter() - start) / val["num_videos"]
     with torch.no_grad():
         rated = evaluate_model(model, str(data.path / "frame" / "rated_test*.tfrecord"), cfg.data)
-        seen = evaluate_model(model, str(data.path / "frame" / "train*.tfrecord"), cfg.data, max_videos=FIT_CHECK_VIDEOS)
+        seen = evaluate_model(model, str(data.path / "frame" / data.train_files), cfg.data, max_videos=FIT_CHECK_VIDEOS)
     keys = ("gap", "hit_at_1", "perr", "map")
     return {
         "name": name,
@@ -278,6 +289,16 @@ def small_table(small: dict[str, dict], budget: dict[str, dict]) -> str:
     return markdown_table(header, rows)
 
 
+def scale_table(scale: dict[str, dict], budget: dict[str, dict]) -> str:
+    rows = []
+    for name in sorted(scale, key=lambda n: -scale[n]["validate"]["gap"]):
+        r, base = scale[name], budget[name]
+        rows.append([name, base["examples"], base["train_gap"], base["validate"]["gap"], r["examples"], r["train_gap"], r["validate"]["gap"],
+                     f"{r['validate']['gap'] / base['validate']['gap']:.2f}x", r["rated"]["gap"]])
+    header = ["model", "videos (main)", "GAP train", "GAP val", "videos (4x)", "GAP train", "GAP val", "gain", "GAP rated (4x)"]
+    return markdown_table(header, rows)
+
+
 def section(saved: dict) -> str:
     budget, official, diagnostics, small = saved["budget"], saved["official"], saved["diagnostics"], saved["small"]
     minutes = sum(saved["minutes"].values())
@@ -288,7 +309,7 @@ def section(saved: dict) -> str:
         f"Budget: {STEPS} steps × batch {BATCH} = {STEPS * BATCH} training videos per model (one pass), Adam, constant lr, "
         f"BN momentum {BN_MOMENTUM}, frames {SKIP_FRAMES}..{SKIP_FRAMES + MAX_FRAMES} of every video. Training reads all of "
         "them except for frame_logistic (20 random frames, paper §4.1.1); DBoF samples 30 inside the model (evaluation: "
-        "30 evenly spaced). Data: the synthetic `medium` world (3862 classes), its first 6000 train / 1500 validate / "
+        "30 evenly spaced). Data: the synthetic `medium` world (3862 classes), its first 6000 of 24,000 train / 1500 validate / "
         "1000 rated-test videos (`rated`: exhaustive true labels; validate: the noisy observed ones); `GAP train` is "
         f"measured on {FIT_CHECK_VIDEOS} videos the model was trained on (how well it fits). Widths: "
         + "; ".join(f"{n} {json.dumps(WIDTHS[n])}" for n in budget if WIDTHS[n])
@@ -308,6 +329,10 @@ def section(saved: dict) -> str:
         markdown_table(ordering_header, orderings(official, "validate")),
         "Diagnostics (the budget recipe with one change each, same data):",
         diagnostics_table(budget, diagnostics),
+        "**4x the distinct training videos**: the same data, all 24 training shards (24,000 videos) read once "
+        f"({SUBSET['train_videos'] // BATCH} steps), budget recipe; the main table's one pass over the first 6 shards beside it:",
+        scale_table(saved["scale"], budget),
+        markdown_table(ordering_header, orderings(saved["scale"], "validate")),
         f"**More examples per class**: the `small` world (400 classes, 4000 train / 1000 validate / 300 rated videos, "
         f"same generator knobs), {SMALL_EPOCHS} epochs, budget recipe (output bias {next(iter(small.values()))['output_bias']}), same widths:",
         small_table(small, budget),
@@ -329,7 +354,8 @@ def main() -> None:
     saved = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
     if not args.from_cache:
         torch.set_num_threads(2)
-        medium = world(DATA, "medium", **SUBSET)
+        full = world(DATA, "medium", **SUBSET)
+        medium = first_shards(full, MAIN_TRAIN_SHARDS)
         with tempfile.TemporaryDirectory() as tmp:
             if args.only:
                 changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -349,7 +375,10 @@ def main() -> None:
                     RESULTS_FILE.write_text(json.dumps(saved, indent=1))
 
                 workdir = Path(tmp) / part
-                if part == "small":
+                if part == "scale":  # one pass over 4x as many distinct videos
+                    for name in SCALE_MODELS:
+                        keep(name, lambda: run_model(name, full, workdir, "budget", full.train_videos // BATCH))
+                elif part == "small":
                     small = world(SMALL_DATA, "small", **SMALL_ONLY_FRAMES)
                     steps = SMALL_EPOCHS * small.train_videos // BATCH
                     for name in SMALL_MODELS:
@@ -368,7 +397,7 @@ def main() -> None:
         write_section("frame_models", TITLE, COMMAND, section(saved))
 
 
-PARTS = ("budget", "official", "diagnostics", "small")
+PARTS = ("budget", "official", "diagnostics", "scale", "small")
 TITLE = "Frame-level model zoo on one budget (issue 4)"
 COMMAND = "python benchmarks/bench_frame_models.py"
 ANALYSIS = """(analysis written after the first full run)"""

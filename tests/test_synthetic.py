@@ -240,6 +240,12 @@ def test_same_seed_same_bytes_for_any_worker_count_and_resume(tmp_path):
     assert (one / "frame" / "train0000.tfrecord").stat().st_mtime_ns == untouched
     with pytest.raises(ValueError, match="different config.*seed"):
         generate(one, "tiny", 5, workers=1, progress=False, **MINI)
+    # a directory written by another generator version is never resumed into
+    state = one / ".synth" / "config.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "generator_version": 1}))
+    with pytest.raises(ValueError, match="generator version 1, this is version"):
+        generate(one, "tiny", 0, workers=1, progress=False, **MINI)
+    assert {k: v for k, v in _files(one).items() if k != ".synth/config.json"} == {k: v for k, v in first.items() if k != ".synth/config.json"}
 
 
 def test_cli_writes_the_requested_splits(tmp_path):

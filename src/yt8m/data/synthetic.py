@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 MANIFEST_VERSION = 1
+# Bump whenever the bytes a given config and seed produce change: resuming into a directory written
+# by another generator version would mix two different worlds in one dataset.
+GENERATOR_VERSION = 2
 STATE_DIR = ".synth"
 RENDER_CHUNK = 16  # videos rendered per matrix product
 _BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -319,11 +322,17 @@ def generate_config(out_dir, config: SynthConfig, workers: int | None = None, *,
 
 
 def _claim(out: Path, config: SynthConfig) -> None:
-    """Record the config; refuse to mix shards of different configs in one directory."""
+    """Record the config; refuse to mix shards of different configs or generator versions in one directory."""
     path = out / STATE_DIR / "config.json"
     mine = {k: v for k, v in config.to_dict().items() if k != "levels"}
+    mine["generator_version"] = GENERATOR_VERSION
     if path.exists():
         theirs = json.loads(path.read_text())
+        if theirs.get("generator_version") != GENERATOR_VERSION:
+            raise ValueError(
+                f"{out} was written by synthetic generator version {theirs.get('generator_version', 'unknown (1)')}, this is "
+                f"version {GENERATOR_VERSION}: the same config now gives other bytes; use another directory or delete it"
+            )
         differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differing:
             raise ValueError(
@@ -426,6 +435,7 @@ def _manifest(config: SynthConfig, world: World, totals: dict, files: dict, trai
     return {
         "format": "yt8m-synthetic",
         "version": MANIFEST_VERSION,
+        "generator_version": GENERATOR_VERSION,
         "preset": config.preset,
         "seed": config.seed,
         "config": config.to_dict(),
