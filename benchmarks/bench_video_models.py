@@ -24,8 +24,8 @@ from benchmarks.common import CACHE, markdown_table, peak_rss_mb, write_section 
 # sigmoids (loss 1,891 at step 20) and 5 epochs over 6,000 videos leave it far behind hinge (GAP 0.32
 # vs 0.51), so that setting measures the optimizer's start-up, not the models.
 OPTIMIZER = ["optimizer.name=adam", "optimizer.lr=0.01", "optimizer.batch_size=128", "schedule.name=staircase"]
-# The medium world (3862 classes, official feature sizes) with fewer videos, as the frame-model
-# benchmark uses (benchmarks/bench_frame_models.py): the same videos, frame and video level.
+# The medium world (3862 classes, official feature sizes) with fewer videos: the same world and
+# video contents as the frame-model benchmark's first 6000 training videos (bench_frame_models.py).
 SUBSET = dict(
     train_videos=6000, validate_videos=1500, test_videos=1000, rated_test_videos=1000,
     segment_validate_videos=0, segment_test_videos=0, train_shards=6, validate_shards=6, test_shards=4,
