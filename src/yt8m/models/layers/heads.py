@@ -65,4 +65,3 @@ def init_output_bias(model: nn.Module, logit: float) -> int:
         for head in heads:
             (head.fc.bias if isinstance(head, LogisticHead) else head.experts.bias).fill_(logit)
     return len(heads)
-
