@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
-from .features import SparseExamples
+from .features import SparseExamples, concat_ranges
 from .pairs import PairTable
 
 BUCKET_WIDTH = 1e-4
@@ -212,9 +212,7 @@ class CalibrationStats:
         lo = np.searchsorted(fb_feature, features, side="left")
         hi = np.searchsorted(fb_feature, features, side="right")
         lengths = hi - lo
-        starts = np.zeros(len(labels) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
-        element = np.repeat(lo - starts[:-1], lengths) + np.arange(starts[-1])
+        starts, element = concat_ranges(lo, lengths)
         bucket = fb_keys[element] & (2**_BUCKET_BITS - 1)
         weight = fb_counts[element].astype(np.float64)
         pair_of = np.repeat(np.arange(len(labels)), lengths)
@@ -251,10 +249,7 @@ class CalibrationProblem:
 
     def subset(self, pairs: np.ndarray) -> "CalibrationProblem":
         pairs = np.asarray(pairs, dtype=np.int64)
-        lengths = self.starts[pairs + 1] - self.starts[pairs]
-        starts = np.zeros(len(pairs) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
-        element = np.repeat(self.starts[pairs] - starts[:-1], lengths) + np.arange(starts[-1])
+        starts, element = concat_ranges(self.starts[pairs], self.starts[pairs + 1] - self.starts[pairs])
         return CalibrationProblem(
             self.labels[pairs], self.features[pairs], starts, self.x[element], self.weight[element], self.target[element], self.x_max[pairs]
         )

@@ -26,6 +26,12 @@ VIDEO_STATISTICS = ("Mean", "1", "2", "3", "4", "5")
 FRAME_BITS = 16  # uid = video key << FRAME_BITS | frame
 
 
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranges [starts[i], starts[i] + lengths[i]) laid end to end: (offsets [n+1], element indices)."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+
 @dataclass(frozen=True)
 class FeatureSpace:
     """Which sparse sources feed MiCRObE, their vocabulary sizes, and the level (frame or video)."""
@@ -87,10 +93,7 @@ class SparseExamples:
 
     def take(self, rows: np.ndarray) -> "SparseExamples":
         rows = np.asarray(rows, dtype=np.int64)
-        counts = self.label_indptr[rows + 1] - self.label_indptr[rows]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        take = np.repeat(self.label_indptr[rows] - indptr[:-1], counts) + np.arange(indptr[-1])
+        indptr, take = concat_ranges(self.label_indptr[rows], self.label_indptr[rows + 1] - self.label_indptr[rows])
         return SparseExamples(self.X[rows], indptr, self.label_ids[take], self.uid[rows], self.video_hash[rows], self.video[rows])
 
     @staticmethod
