@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+import torch.nn as nn
 
-from .base import VideoModel
-from .layers.learnable_pooling import LearnablePoolingConfig, stream_clusters, willow_network
+from .layers.learnable_pooling import LearnablePoolingConfig, WillowModel
 from .layers.vlad import NetFVCore
 from .registry import register_model
 
@@ -23,16 +22,8 @@ class NetFvConfig(LearnablePoolingConfig):
 
 
 @register_model("netfv", config=NetFvConfig, frame_level=True)
-class NetFvModel(VideoModel):
+class NetFvModel(WillowModel):
     """NetFV pooling per stream, FC, Context Gating, gated MoE head (WILLOW)."""
 
-    def __init__(self, config: NetFvConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
-        super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
-        cores = [
-            NetFVCore(size, k, batch_norm=config.batch_norm, bn_momentum=config.bn_momentum)
-            for size, k in zip(self.feature_sizes, stream_clusters(config, self.feature_sizes))
-        ]
-        self.network = willow_network(cores, config, self.feature_sizes, num_classes)
-
-    def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.network(x, mask)
+    def make_core(self, feature_size: int, clusters: int) -> nn.Module:
+        return NetFVCore(feature_size, clusters, batch_norm=self.config.batch_norm, bn_momentum=self.config.bn_momentum)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+import torch.nn as nn
 
-from .base import VideoModel
-from .layers.learnable_pooling import LearnablePoolingConfig, stream_clusters, willow_network
+from .layers.learnable_pooling import LearnablePoolingConfig, WillowModel
 from .layers.vlad import NetRVLADCore
 from .registry import register_model
 
@@ -22,16 +21,8 @@ class NetRvladConfig(LearnablePoolingConfig):
 
 
 @register_model("netrvlad", config=NetRvladConfig, frame_level=True)
-class NetRvladModel(VideoModel):
+class NetRvladModel(WillowModel):
     """Residual-less NetVLAD pooling per stream, FC, Context Gating, gated MoE head (WILLOW)."""
 
-    def __init__(self, config: NetRvladConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
-        super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
-        cores = [
-            NetRVLADCore(size, k, batch_norm=config.batch_norm, bn_momentum=config.bn_momentum)
-            for size, k in zip(self.feature_sizes, stream_clusters(config, self.feature_sizes))
-        ]
-        self.network = willow_network(cores, config, self.feature_sizes, num_classes)
-
-    def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.network(x, mask)
+    def make_core(self, feature_size: int, clusters: int) -> nn.Module:
+        return NetRVLADCore(feature_size, clusters, batch_norm=self.config.batch_norm, bn_momentum=self.config.bn_momentum)

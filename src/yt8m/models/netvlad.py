@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+import torch.nn as nn
 
-from .base import VideoModel
-from .layers.learnable_pooling import LearnablePoolingConfig, stream_clusters, willow_network
+from .layers.learnable_pooling import LearnablePoolingConfig, WillowModel
 from .layers.vlad import NetVLADCore
 from .registry import register_model
 
@@ -24,16 +23,8 @@ class NetVladConfig(LearnablePoolingConfig):
 
 
 @register_model("netvlad", config=NetVladConfig, frame_level=True)
-class NetVladModel(VideoModel):
+class NetVladModel(WillowModel):
     """NetVLAD pooling per stream, FC, Context Gating, gated MoE head (WILLOW)."""
 
-    def __init__(self, config: NetVladConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
-        super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
-        cores = [
-            NetVLADCore(size, k, batch_norm=config.batch_norm, bn_momentum=config.bn_momentum)
-            for size, k in zip(self.feature_sizes, stream_clusters(config, self.feature_sizes))
-        ]
-        self.network = willow_network(cores, config, self.feature_sizes, num_classes)
-
-    def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.network(x, mask)
+    def make_core(self, feature_size: int, clusters: int) -> nn.Module:
+        return NetVLADCore(feature_size, clusters, batch_norm=self.config.batch_norm, bn_momentum=self.config.bn_momentum)

@@ -1,4 +1,4 @@
-"""The network around a learnable pooling core, shared by the WILLOW models and NeXtVLAD.
+"""The network around learnable pooling cores (shared by NeXtVLAD) and the WILLOW models built on it.
 
 Late fusion: the frame dims are split by `feature_sizes` (video 1024, audio 128), each stream is
 pooled by its own core, the pooled vectors are concatenated, then
@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..base import VideoModel
 from .gating import ContextGating, SqueezeExcitationGating, make_classifier
 from .normalization import SLIM_MOMENTUM, MaskedBatchNorm1d
 
@@ -104,18 +105,26 @@ class PooledGatedNetwork(nn.Module):
         return self.head(self.gating(hidden))
 
 
-def stream_clusters(config: LearnablePoolingConfig, feature_sizes: tuple[int, ...]) -> list[int]:
-    """Cluster count per stream: cluster_size for the first, audio_cluster_size for the rest."""
-    return [config.cluster_size] + [config.audio_cluster_size] * (len(feature_sizes) - 1)
+class WillowModel(VideoModel):
+    """Base of the WILLOW models (netvlad, netrvlad, netfv, soft_dbof): one pooling core per
+    feature stream (`cluster_size` clusters for the first, `audio_cluster_size` for the rest) in
+    the WILLOW layout: input BN, hidden BN, optional ReLU6, Context Gating, gated head.
+    A subclass only says which core pools a stream (`make_core`)."""
 
+    def __init__(self, config: LearnablePoolingConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
+        super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
+        clusters = [config.cluster_size] + [config.audio_cluster_size] * (len(self.feature_sizes) - 1)
+        self.network = PooledGatedNetwork(
+            [self.make_core(size, k) for size, k in zip(self.feature_sizes, clusters)], self.feature_sizes, num_classes,
+            hidden_size=config.hidden_size, input_bn=config.batch_norm, hidden_bn=config.batch_norm,
+            hidden_relu=config.hidden_relu,
+            gating="context" if config.gating else "none", classifier=config.classifier,
+            num_mixtures=config.num_mixtures, l2=config.l2, gate_predictions=config.gate_predictions,
+            dropout=config.dropout, bn_momentum=config.bn_momentum,
+        )
 
-def willow_network(cores: list[nn.Module], config: LearnablePoolingConfig, feature_sizes: tuple[int, ...], num_classes: int) -> PooledGatedNetwork:
-    """The WILLOW layout (input BN, hidden BN, optional ReLU6, Context Gating, gated head)."""
-    return PooledGatedNetwork(
-        cores, feature_sizes, num_classes,
-        hidden_size=config.hidden_size, input_bn=config.batch_norm, hidden_bn=config.batch_norm,
-        hidden_relu=config.hidden_relu,
-        gating="context" if config.gating else "none", classifier=config.classifier,
-        num_mixtures=config.num_mixtures, l2=config.l2, gate_predictions=config.gate_predictions,
-        dropout=config.dropout, bn_momentum=config.bn_momentum,
-    )
+    def make_core(self, feature_size: int, clusters: int) -> nn.Module:
+        raise NotImplementedError
+
+    def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.network(x, mask)
