@@ -328,17 +328,14 @@ def _claim(out: Path, config: SynthConfig) -> None:
     mine["generator_version"] = GENERATOR_VERSION
     if path.exists():
         theirs = json.loads(path.read_text())
-        if theirs.get("generator_version") != GENERATOR_VERSION:
-            raise ValueError(
-                f"{out} was written by synthetic generator version {theirs.get('generator_version', 'unknown (1)')}, this is "
-                f"version {GENERATOR_VERSION}: the same config now gives other bytes; use another directory or delete it"
-            )
         differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differing:
-            raise ValueError(
-                f"{out} holds a synthetic dataset made with a different config ({', '.join(differing[:5])} differ); "
-                "use another directory or delete it"
-            )
+            if "generator_version" in differing:  # the same config now gives other bytes
+                version = theirs.get("generator_version", "unknown (1)")
+                why = f"was written by synthetic generator version {version}, this is version {GENERATOR_VERSION}"
+            else:
+                why = f"holds a synthetic dataset made with a different config ({', '.join(differing[:5])} differ)"
+            raise ValueError(f"{out} {why}; use another directory or delete it")
         return
     _write_json(path, mine)
 
