@@ -87,3 +87,15 @@ def write_toy_files(directory, *, files: int = 2, features: int = 60, labels: in
         write_records(path, records[i::files], toy_schema(labels))
         paths.append(path)
     return paths
+
+
+def calibrated_toy():
+    """Toy examples (160 videos of 6 frames, 4 noise features per frame) and a PairTable calibrated
+    on them (20% held out, λ = 1, top 5 pairs per feature): the start of mining and cascade tests."""
+    from yt8m.microbe.calibration import CalibrationStats, calibrate, heldout_split
+
+    ex = toy_examples(videos=160, frames=6, noise_per_frame=4)
+    stats = CalibrationStats(60, 12)
+    stats.add(ex, heldout_split(ex.video_hash, 0.2))
+    table, _ = calibrate(stats, lambdas=(1.0,), top_k=5)
+    return ex, table

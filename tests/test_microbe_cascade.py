@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from microbe_toy import toy_examples
+from microbe_toy import calibrated_toy
 from yt8m.io import SparseFrames, VideoRecord
-from yt8m.microbe.calibration import CalibrationStats, calibrate, heldout_split
 from yt8m.microbe.cascade import CascadeModel, feature_thresholds, label_thresholds
 from yt8m.microbe.features import FeatureSpace, mining_frames, video_examples, video_statistics, window_average
 from yt8m.microbe.maxcal import MaxCalibrationModel
@@ -16,10 +15,7 @@ from yt8m.microbe.second_order import train_label
 
 @pytest.fixture(scope="module")
 def trained():
-    ex = toy_examples(videos=160, frames=6, noise_per_frame=4)
-    stats = CalibrationStats(60, 12)
-    stats.add(ex, heldout_split(ex.video_hash, 0.2))
-    table, _ = calibrate(stats, lambdas=(1.0,), top_k=5)
+    ex, table = calibrated_toy()
     miner = HardNegativeMiner(table, 60)
     miner.add(ex)
     mined = mined_labels([miner.result()], table, 60)

@@ -6,8 +6,7 @@ import heapq
 import numpy as np
 import pytest
 
-from microbe_toy import toy_examples
-from yt8m.microbe.calibration import CalibrationStats, calibrate, heldout_split
+from microbe_toy import calibrated_toy
 from yt8m.microbe.maxcal import MaxCalibrationModel
 from yt8m.microbe.mining import (
     HardNegativeMiner, RandomNegativeSampler, TopKQueues, default_k, expected_recovered, merge_partials, mined_labels,
@@ -17,11 +16,7 @@ from yt8m.microbe.mining import (
 
 @pytest.fixture(scope="module")
 def toy():
-    ex = toy_examples(videos=160, frames=6, noise_per_frame=4)
-    stats = CalibrationStats(60, 12)
-    stats.add(ex, heldout_split(ex.video_hash, 0.2))
-    table, _ = calibrate(stats, lambdas=(1.0,), top_k=5)
-    return ex, table
+    return calibrated_toy()
 
 
 def test_expected_recovered_matches_the_paper_and_the_rule_for_k():
