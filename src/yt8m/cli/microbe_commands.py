@@ -15,23 +15,6 @@ microbe_app = typer.Typer(help="MiCRObE: calibration, hard negative mining, seco
 app.add_typer(microbe_app, name="microbe")
 
 
-def _overrides(items: List[str]) -> dict:
-    """--set section.key=value (YAML values) -> nested dict."""
-    import yaml
-
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            fail(f"--set expects SECTION.KEY=VALUE, got {item!r}")
-        parts = key.strip().split(".")
-        target = out
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = yaml.safe_load(value)
-    return out
-
-
 @microbe_app.command("run")
 def run(
     config: Path = typer.Argument(..., help="YAML config (see configs/microbe*.yaml)"),
@@ -43,10 +26,11 @@ def run(
 ) -> None:
     """Calibrate, mine hard negatives, train the second-order models and save the cascade."""
     from ..microbe import MicrobeConfig, run_microbe
+    from ..typed_config import parse_overrides
 
     try:
         cfg = MicrobeConfig.from_yaml(config)
-        changes = _overrides(overrides)
+        changes = parse_overrides(overrides, example="mining.examples=500")
         if output is not None:
             changes["output"] = str(output)
         if scheduler is not None or workers is not None:

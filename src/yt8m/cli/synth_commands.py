@@ -27,14 +27,11 @@ def synth(
     """Generate train/validate/test (+ human-rated) frame- and video-level records and 2019 segment ratings."""
     from ..data.synthetic import generate
 
-    fields = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            fail(f"--set expects KEY=VALUE, got {item!r}")
-        fields[key.strip()] = value.strip()
+    from ..typed_config import parse_overrides
+
     start = time.perf_counter()
     try:
+        fields = parse_overrides(overrides, example="num_classes=100")
         manifest = generate(
             out_dir, preset, seed, workers, splits=[s.strip() for s in splits.split(",") if s.strip()],
             progress=not quiet, **fields,

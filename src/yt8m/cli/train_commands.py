@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -20,29 +21,33 @@ def _message(exc: Exception) -> str:
 
 @app.command()
 def train(
-    config: Optional[Path] = typer.Argument(None, help="YAML config (see configs/); omitted: defaults"),
-    train_data: Optional[str] = typer.Option(None, "--train-data", help="training files or glob (TFRecords or shards)"),
-    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="validation files or glob"),
+    config: Optional[Path] = typer.Argument(None, help="YAML config (see configs/); omitted: defaults, or the run's own with --resume"),
+    train_data: Optional[str] = typer.Option(None, "--train-data", help="training files or glob (TFRecords or shards); a resume uses the run's own"),
+    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="validation files or glob; a resume uses the run's own"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory (checkpoints, logs)"),
     model: Optional[str] = typer.Option(None, "--model", help="shortcut for --set model.name=NAME"),
-    overrides: List[str] = typer.Option([], "--set", help="section.key=value, e.g. optimizer.lr=0.001 (repeatable)"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
+    overrides: List[str] = typer.Option([], "--set", help="section.key=value, e.g. optimizer.lr=1e-3 (repeatable)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its newest intact checkpoint"),
+    allow_change: List[str] = typer.Option([], "--allow-change", help="with --resume: a config key that may differ from the run's, e.g. optimizer.lr (repeatable)"),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="start from the weights of a run or checkpoint (fine-tuning, transfer)"),
+    init_exclude: List[str] = typer.Option([], "--init-exclude", help="with --init-from: parameter-name glob to leave fresh, e.g. 'head.*' (repeatable)"),
 ) -> None:
     """Train a model; validation, early stopping, TensorBoard/CSV logs and checkpoints as configured."""
-    from ..train.checkpoint import latest_checkpoint
-    from ..train.config import config_from_dict, load_config
+    from ..train.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
     from ..train.trainer import train as run
 
+    settings = ([f"model.name={model}"] if model else []) + list(overrides)
     try:
-        if resume and config is None and (out / "config.json").exists():
-            from ..train.config import apply_overrides
-
-            cfg = config_from_dict(apply_overrides(json.loads((out / "config.json").read_text()), list(overrides)))
+        if resume and config is None:
+            if not (out / "config.json").exists():
+                raise FileNotFoundError(f"--resume: {out} holds no run (config.json missing)")
+            cfg = config_from_dict(apply_overrides(json.loads((out / "config.json").read_text()), settings))
         else:
-            cfg = load_config(config, ([f"model.name={model}"] if model else []) + list(overrides))
-        if train_data is None:
-            raise ValueError("--train-data is required")
-        result = run(cfg, train_data, out, eval_data=eval_data, resume=resume)
+            cfg = load_config(config, settings)
+        if init_from or init_exclude:
+            train_section = dataclasses.replace(cfg.train, init_from=init_from or cfg.train.init_from, init_exclude=tuple(init_exclude) or cfg.train.init_exclude)
+            cfg = ExperimentConfig(**{**cfg.__dict__, "train": train_section})
+        result = run(cfg, train_data, out, eval_data=eval_data, resume=resume, allow_changes=list(allow_change))
     except _EXPECTED as exc:
         fail(_message(exc))
     if int(os.environ.get("RANK", "0")) != 0:

@@ -5,6 +5,15 @@ every (rank, worker) pair is a "slot". TFRecord files are dealt to slots round r
 are at least as many files as slots; otherwise (and always for shards, which have random
 access) record i of file f goes to slot (i + f) mod slots. Each slot shuffles through a seeded
 buffer, selects frames, and yields ready uint8 batches; dequantization happens in the model.
+
+Training batches are exact and resumable:
+- every slot yields only full batches (a slot whose share is smaller than one batch yields that
+  share once), so no worker adds a tiny tail batch each epoch; the up to batch_size - 1 videos a
+  slot drops differ every epoch because the shuffle does. Evaluation yields every video.
+- the shuffle order is drawn from (seed, epoch, slot) and frame sampling from (seed, epoch, file,
+  record), so batch k of an epoch is the same whatever was read before it; the DataLoader yields
+  the workers' batches round robin. `set_position(epoch, batches_done)` therefore resumes an epoch
+  exactly: each worker passes over the records of its batches already used without parsing them.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..io.errors import RecordError
 from ..io.paths import expand_paths
-from ..io.reader import ReadStats, file_format, frames_matrix, read_file
+from ..io.reader import ReadStats, count_records, file_format, frames_matrix, iter_lazy
 from ..io.records import DEFAULT_NUM_CLASSES, SEGMENT_SIZE, RecordSchema, VideoRecord
 from .sampling import select_frames
 
@@ -108,10 +117,59 @@ class VideoDataset(IterableDataset):
         self.world_size = default_world if world_size is None else world_size
         self.stats = ReadStats()
         self._formats = {path: file_format(path) for path in self.files}
+        self._file_index = {path: i for i, path in enumerate(self.files)}
+        self._counts: dict[str, int] = {}
+        self._skip: list[int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle differently each epoch (call before iterating, on every rank)."""
+        self.set_position(epoch, 0)
+
+    def set_position(self, epoch: int, batches_done: int, num_workers: int | None = None) -> None:
+        """Start the next iteration at batch `batches_done` of `epoch` (as the DataLoader yields them)."""
         self.epoch = epoch
+        workers = self.config.num_workers if num_workers is None else num_workers
+        self._skip = self.worker_offsets(batches_done, workers) if batches_done else None
+
+    # -- sizes (training: full batches per slot) ------------------------------------------------
+
+    def _record_count(self, path: str) -> int:
+        if path not in self._counts:
+            self._counts[path] = count_records(path)
+        return self._counts[path]
+
+    def _slot_examples(self, slot: int, slots: int) -> int:
+        if self.config.segment_labels:  # segments per video are known only after parsing
+            return sum(1 for record in self.iter_records(slot, slots) for _ in segment_examples(record, self.config))
+        return sum(len(range(u.start, self._record_count(u.path), u.step)) for u in self.units(slot, slots))
+
+    def _batches(self, examples: int) -> int:
+        size = self.config.batch_size
+        if not self.training:
+            return -(-examples // size)
+        return examples // size if examples >= size else int(examples > 0)
+
+    def batches_per_worker(self, num_workers: int | None = None) -> list[int]:
+        """Batches each DataLoader worker of this rank yields per epoch."""
+        workers = max(self.config.num_workers if num_workers is None else num_workers, 1)
+        slots = self.world_size * workers
+        return [self._batches(self._slot_examples(self.rank * workers + w, slots)) for w in range(workers)]
+
+    def batches_per_epoch(self, num_workers: int | None = None) -> int:
+        return sum(self.batches_per_worker(num_workers))
+
+    def worker_offsets(self, batches_done: int, num_workers: int | None = None) -> list[int]:
+        """Batches each worker has yielded once the DataLoader yielded `batches_done` (round robin
+        over the workers that still have batches)."""
+        capacity = self.batches_per_worker(num_workers)
+        done = [0] * len(capacity)
+        remaining = batches_done
+        while remaining > 0 and any(d < c for d, c in zip(done, capacity)):
+            for w in range(len(capacity)):
+                if remaining and done[w] < capacity[w]:
+                    done[w] += 1
+                    remaining -= 1
+        return done
 
     # -- work splitting -------------------------------------------------------------------------
 
@@ -138,11 +196,19 @@ class VideoDataset(IterableDataset):
 
     # -- iteration ------------------------------------------------------------------------------
 
-    def iter_records(self) -> Iterator[VideoRecord]:
-        slot, slots, _ = self._slot()
-        schema = self.config.schema
+    def _lazy_records(self, slot: int, slots: int) -> Iterator[tuple[str, int, object]]:
+        """(path, index, decode) for this slot's records, in reading order."""
         for unit in self.units(slot, slots):
-            yield from read_file(unit.path, schema, skip_corrupt=self.config.skip_corrupt, stats=self.stats, start=unit.start, step=unit.step)
+            for index, decode in iter_lazy(unit.path, self.config.schema, skip_corrupt=self.config.skip_corrupt, stats=self.stats, start=unit.start, step=unit.step):
+                yield unit.path, index, decode
+
+    def iter_records(self, slot: int | None = None, slots: int | None = None) -> Iterator[VideoRecord]:
+        if slot is None:
+            slot, slots, _ = self._slot()
+        for _, _, decode in self._lazy_records(slot, slots):
+            record = decode()
+            if record is not None:
+                yield record
 
     def _shuffled(self, items: Iterator, rng: np.random.Generator) -> Iterator:
         size = self.config.shuffle_buffer if self.training else 0
@@ -160,26 +226,54 @@ class VideoDataset(IterableDataset):
         rng.shuffle(buffer)
         yield from buffer
 
-    def __iter__(self) -> Iterator[dict]:
-        slot, slots, _ = self._slot()
-        rng = np.random.default_rng([self.seed, self.epoch, slot])
-        examples = self._examples(self.iter_records(), rng)
-        batch: list[dict] = []
-        for example in self._shuffled(examples, rng):
-            batch.append(example)
-            if len(batch) == self.config.batch_size:
-                yield collate(batch, self.config)
-                batch = []
-        if batch:
-            yield collate(batch, self.config)
-
-    def _examples(self, records: Iterator[VideoRecord], rng: np.random.Generator) -> Iterator[dict]:
-        cfg = self.config
-        for record in records:
-            if cfg.segment_labels:
-                yield from segment_examples(record, cfg)
+    def _items(self, slot: int, slots: int) -> Iterator:
+        """What the shuffle buffer holds: unparsed records (one example each) or segment examples."""
+        for path, index, decode in self._lazy_records(slot, slots):
+            if self.config.segment_labels:
+                record = decode()
+                if record is not None:
+                    yield from segment_examples(record, self.config)
             else:
-                yield video_example(record, cfg, rng if self.training else None)
+                yield path, index, decode
+
+    def _example(self, item) -> dict | None:
+        if isinstance(item, dict):
+            return item
+        path, index, decode = item
+        record = decode()
+        if record is None:
+            return None
+        rng = None
+        if self.training:  # frame sampling depends on the video, not on what was read before it
+            rng = np.random.default_rng([self.seed, self.epoch, self._file_index[path], index])
+        return video_example(record, self.config, rng)
+
+    def __iter__(self) -> Iterator[dict]:
+        slot, slots, worker = self._slot()
+        size = self.config.batch_size
+        skip = self._skip[worker] * size if self._skip else 0
+        items = self._shuffled(self._items(slot, slots), np.random.default_rng([self.seed, self.epoch, slot]))
+        chunk: list = []
+        full_batches = 0
+        for position, item in enumerate(items):
+            if position < skip:  # used before a resume: passed over without parsing
+                full_batches += (position + 1) % size == 0
+                continue
+            chunk.append(item)
+            if len(chunk) == size:
+                full_batches += 1
+                batch = self._collate(chunk)
+                chunk = []
+                if batch is not None:
+                    yield batch
+        if chunk and (not self.training or full_batches == 0):
+            batch = self._collate(chunk)
+            if batch is not None:
+                yield batch
+
+    def _collate(self, items: list) -> dict | None:
+        examples = [e for e in map(self._example, items) if e is not None]  # corrupt ones (skip_corrupt) drop out
+        return collate(examples, self.config) if examples else None
 
 
 def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator | None) -> dict:
@@ -253,12 +347,19 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
 def make_loader(paths, config: DataConfig, *, training: bool = False, seed: int = 0, rank: int | None = None, world_size: int | None = None) -> DataLoader:
     """A DataLoader over VideoDataset batches (workers split the work; pinned memory on CUDA)."""
     dataset = VideoDataset(paths, config, training=training, seed=seed, rank=rank, world_size=world_size)
-    workers = config.num_workers
+    return loader_for(dataset)
+
+
+def loader_for(dataset: VideoDataset, *, pin_memory: bool | None = None) -> DataLoader:
+    """The DataLoader of a dataset. It draws its worker seeds from its own generator, so starting
+    an epoch leaves the global torch random state (dropout, sampling in models) untouched."""
+    workers = dataset.config.num_workers
     return DataLoader(
         dataset,
         batch_size=None,
         num_workers=workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         persistent_workers=False,
         prefetch_factor=4 if workers else None,
+        generator=torch.Generator().manual_seed(dataset.seed * 1_000_003 + dataset.epoch),
     )

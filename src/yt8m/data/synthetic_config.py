@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..typed_config import build
+
 # What the generator writes, per split: frame/ + video/ for the video-level task (2017/2018),
 # segments/ for the 2019 segment task. `test` also yields `rated_test` (its first videos with the
 # exhaustive true labels, the paper's human-rated set); `segment_test` yields `segment_rated_test`.
@@ -124,7 +126,7 @@ class SynthConfig:
     def from_preset(cls, preset: str = "tiny", **overrides) -> "SynthConfig":
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-        return cls(preset=preset, **{**PRESETS[preset], **coerce_overrides(overrides)})
+        return build(cls, {**PRESETS[preset], **_checked(overrides), "preset": preset}, what="SynthConfig")
 
     @classmethod
     def from_dict(cls, fields: dict) -> "SynthConfig":
@@ -161,29 +163,17 @@ class SynthConfig:
         return self.num_rated_classes or max(1, round(self.num_classes * 1000 / 3862))
 
     def replace(self, **changes) -> "SynthConfig":
-        return dataclasses.replace(self, **coerce_overrides(changes))
+        return build(SynthConfig, {**self.to_dict(), **_checked(changes)}, what="SynthConfig")
 
     def to_dict(self) -> dict:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)}
 
 
-_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(SynthConfig)}  # strings: "int", "tuple[str, ...]"
-
-
-def coerce_overrides(overrides: dict) -> dict:
-    """Check override names and convert strings (from the CLI) or lists to the field's type."""
-    out = {}
-    for key, value in overrides.items():
-        if key not in _FIELD_TYPES or key == "preset":
-            raise ValueError(f"unknown SynthConfig field {key!r}")
-        kind = _FIELD_TYPES[key]
-        if kind.startswith("tuple"):
-            out[key] = tuple(x for x in (value.split(",") if isinstance(value, str) else value) if x)
-        elif isinstance(value, str):
-            out[key] = {"int": int, "float": float, "str": str}[kind](value)
-        else:
-            out[key] = value
-    return out
+def _checked(overrides: dict) -> dict:
+    """Overrides may set any field but the preset name (values are converted by `build`)."""
+    if "preset" in overrides:
+        raise ValueError("SynthConfig field 'preset' is chosen with --preset, not overridden")
+    return overrides
 
 
 def split_bounds(num_videos: int, num_shards: int, shard: int) -> tuple[int, int]:
@@ -193,4 +183,4 @@ def split_bounds(num_videos: int, num_shards: int, shard: int) -> tuple[int, int
     return start, start + base + (shard < extra)
 
 
-__all__ = ["LEVELS", "PRESETS", "SPLITS", "SynthConfig", "coerce_overrides", "split_bounds"]
+__all__ = ["LEVELS", "PRESETS", "SPLITS", "SynthConfig", "split_bounds"]

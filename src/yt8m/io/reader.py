@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -64,21 +64,48 @@ def read_file(
 
     For TFRecords, records outside the selection are framed and CRC-checked but not parsed.
     """
+    for _, decode in iter_lazy(path, schema, skip_corrupt=skip_corrupt, verify_crc=verify_crc, stats=stats, start=start, stop=stop, step=step):
+        record = decode()
+        if record is not None:
+            yield record
+
+
+def iter_lazy(
+    path: str,
+    schema: RecordSchema,
+    *,
+    skip_corrupt: bool = False,
+    verify_crc: bool = True,
+    stats: ReadStats | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    step: int = 1,
+) -> Iterator[tuple[int, Callable[[], VideoRecord | None]]]:
+    """`(index, decode)` per selected record: framed now, parsed only when `decode()` is called.
+
+    A training loader resuming mid-epoch passes over the records it already used without parsing
+    them. `decode()` returns None for a corrupt record when `skip_corrupt` (counted in `stats`).
+    """
     stats = stats if stats is not None else ReadStats()
+
+    def checked(index: int, read: Callable[[], VideoRecord], offset: int | None = None) -> VideoRecord | None:
+        try:
+            record = read()
+            _check_labels(record, schema, path, index)
+        except RecordError as err:
+            err = err.located(path=path, index=index, offset=offset)
+            if not skip_corrupt:
+                raise err from None
+            stats.skip(err)
+            return None
+        stats.records += 1
+        return record
+
     if file_format(path) == "shard":
         shard = ShardFile(path, schema)
         try:
             for index in range(start, len(shard) if stop is None else min(stop, len(shard)), step):
-                record = shard.record(index)
-                try:
-                    _check_labels(record, schema, path, index)
-                except RecordError as err:
-                    if not skip_corrupt:
-                        raise
-                    stats.skip(err)
-                    continue
-                stats.records += 1
-                yield record
+                yield index, (lambda index=index: checked(index, lambda: shard.record(index)))
         finally:
             shard.close()
         return
@@ -97,16 +124,7 @@ def read_file(
             return
         if index < start or (index - start) % step:
             continue
-        try:
-            record = decode_record(data, schema)
-        except RecordError as err:
-            err = err.located(path=path, index=index, offset=offset)
-            if not skip_corrupt:
-                raise err from None
-            stats.skip(err)
-            continue
-        stats.records += 1
-        yield record
+        yield index, (lambda index=index, offset=offset, data=data: checked(index, lambda: decode_record(data, schema), offset))
 
 
 def read_records(

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import yaml
 
 from yt8m.io import RecordSchema, VideoRecord, expand_paths, read_file
 
@@ -174,16 +173,16 @@ class MicrobeConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "MicrobeConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown MiCRObE setting(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
+        """Values converted by type (yt8m.typed_config); unknown keys and bad values are one-line errors."""
+        from yt8m.typed_config import build
+
+        return build(cls, data, what="MiCRObE config")
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "MicrobeConfig":
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        from yt8m.typed_config import read_yaml
+
+        data = read_yaml(path)
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as exc:

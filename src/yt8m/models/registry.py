@@ -6,7 +6,6 @@ fill the model's config dataclass; unknown keys are an error naming the valid on
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -56,12 +55,10 @@ def list_models() -> list[ModelEntry]:
 
 
 def build_config(config_cls: type, options: dict[str, Any], *, what: str) -> Any:
-    """Fill a config dataclass from a dict, rejecting keys it does not have."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise ValueError(f"{what} has no option(s) {', '.join(map(repr, unknown))}; valid options: {', '.join(sorted(names))}")
-    return config_cls(**options)
+    """Fill a config dataclass from a dict: values converted by type, unknown keys rejected."""
+    from ..typed_config import build
+
+    return build(config_cls, options, what=what)
 
 
 def create_model(name: str, *, num_classes: int, feature_sizes: tuple[int, ...] | list[int], **options) -> nn.Module:

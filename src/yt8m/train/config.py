@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..data.loader import DataConfig
-from ..models.registry import build_config
+from ..typed_config import build, merge, parse_overrides, read_yaml, to_plain
 
 
 @dataclass
@@ -55,7 +53,8 @@ class TrainConfig:
     regularization_penalty: float = 1.0  # weight of model.regularization_loss()
     output_bias: float | None = None  # initial classifier bias (logit), e.g. -7; None: the official zero
     seed: int = 0
-    mixed_precision: bool = False  # fp16/bf16 autocast where the device supports it
+    mixed_precision: bool = False  # autocast: bf16 on CPU; on CUDA bf16 where supported, else fp16 + GradScaler
+    amp_dtype: str = "auto"  # auto | bf16 | fp16 (fp16 always trains with a GradScaler)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 10  # steps between log lines / CSV rows
     eval_every: int = 0  # steps between validation passes (0: once per epoch)
@@ -64,6 +63,9 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints (always one at the end)
     keep_checkpoints: int = 2
     tensorboard: bool = True  # when tensorboardX is installed
+    init_from: str | None = None  # start from another run's / checkpoint's weights (pretrain, then fine-tune)
+    init_exclude: tuple[str, ...] = ()  # globs of parameter names not taken from init_from (e.g. head.*)
+    freeze: tuple[str, ...] = ()  # globs of parameter names that are not trained
 
 
 @dataclass
@@ -84,11 +86,7 @@ class ExperimentConfig:
         return {k: v for k, v in self.model.items() if k != "name"}
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["data"]["feature_names"] = list(self.data.feature_names)
-        out["data"]["feature_sizes"] = list(self.data.feature_sizes)
-        out["data"]["id_keys"] = list(self.data.id_keys)
-        return out
+        return to_plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -103,8 +101,18 @@ _SECTIONS = {
 _FREE_SECTIONS = ("model", "loss")
 
 
+def _typed_model_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The model's options converted by its config class (only the keys given are kept)."""
+    from ..models.registry import model_entry
+
+    name = options["name"]
+    given = {k: v for k, v in options.items() if k != "name"}
+    built = build(model_entry(name).config_cls, given, what=f"model {name!r}")
+    return {"name": name, **{k: to_plain(getattr(built, k)) for k in given}}
+
+
 def config_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
-    """Build an ExperimentConfig; unknown sections or keys are errors that list the valid ones."""
+    """Build an ExperimentConfig; unknown sections or keys and ill-typed values are one-line errors."""
     raw = dict(raw or {})
     unknown = sorted(set(raw) - set(_SECTIONS) - set(_FREE_SECTIONS))
     if unknown:
@@ -112,46 +120,33 @@ def config_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     kwargs: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
         if raw.get(section) is not None:
-            kwargs[section] = build_config(cls, dict(raw[section]), what=f"config section '{section}'")
+            kwargs[section] = build(cls, raw[section], what=f"config section '{section}'")
     for section in _FREE_SECTIONS:
-        if section in raw:
-            kwargs[section] = dict(raw[section]) if raw[section] is not None else None
+        if raw.get(section) is not None:
+            if not isinstance(raw[section], dict):
+                raise ValueError(f"config section '{section}' must be a mapping, got {raw[section]!r}")
+            kwargs[section] = dict(raw[section])
     config = ExperimentConfig(**kwargs)
     if "name" not in config.model:
         raise ValueError("config section 'model' needs a 'name' (see `yt8m models`)")
     if "name" not in config.loss:
         raise ValueError("config section 'loss' needs a 'name'")
+    config.model = _typed_model_options(config.model)
     return config
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `section.key=value` overrides (values parsed as YAML: 0.1, true, [a, b], null)."""
-    raw = json.loads(json.dumps(raw or {}))
-    for item in overrides:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise ValueError(f"override {item!r} must look like section.key=value (e.g. optimizer.lr=0.001)")
-        key, value = item.split("=", 1)
-        section, name = key.split(".", 1)
-        if raw.get(section) is None:
-            raw[section] = {}
-        raw[section][name] = _parse_value(value)
-    return raw
+    """`raw` with `section.key=value` overrides applied (values are YAML: 0.1, 1e-4, true, [a, b], null)."""
+    changes = parse_overrides(overrides)
+    for key, value in changes.items():
+        if not isinstance(value, dict):
+            raise ValueError(f"--set {key}={value!r} must look like section.key=value (e.g. optimizer.lr=0.001)")
+    return merge(raw, changes)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read a YAML config (or start from defaults) and apply overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a config is a mapping of sections, got {type(raw).__name__}")
+    raw = read_yaml(path) if path is not None else {}
     return config_from_dict(apply_overrides(raw, overrides or []))
 
 

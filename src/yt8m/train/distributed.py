@@ -25,13 +25,28 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device, enabled: bool):
-    """Mixed precision where the device supports it: bf16 (else fp16) on CUDA, bf16 on CPU."""
+def amp_dtype(device: torch.device, enabled: bool, choice: str = "auto") -> torch.dtype | None:
+    """The autocast dtype: None when off; `auto` is bf16 on CPU and on CUDA where supported, else fp16."""
     if not enabled:
+        return None
+    if choice not in ("auto", "bf16", "fp16"):
+        raise ValueError(f"train.amp_dtype must be auto, bf16 or fp16, got {choice!r}")
+    if choice == "fp16" or (choice == "auto" and device.type == "cuda" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, enabled: bool, choice: str = "auto"):
+    """Mixed precision where the device supports it (see `amp_dtype`)."""
+    dtype = amp_dtype(device, enabled, choice)
+    if dtype is None:
         return contextlib.nullcontext()
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; bf16 (and fp32) need none: a disabled scaler."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
 def barrier() -> None:

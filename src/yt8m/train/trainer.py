@@ -4,17 +4,29 @@ Loss = label loss + regularization_penalty · model.regularization_loss() + outp
 (e.g. the sparsely gated MoE's load losses). Learning rate follows the examples seen; gradients
 are clipped per tensor like the official code (or globally). Validation runs the streaming
 evaluator every N steps (at epoch ends when distributed, where all ranks meet); early stopping
-watches GAP. Checkpoints are atomic and `resume=True`
-continues a run to the same weights an uninterrupted run reaches.
+watches GAP.
+
+Resume is exact: a checkpoint is taken after a step's bookkeeping (log, validation), and holds
+the weights, the optimizer, the loss scaler, the loop position (epoch, batches used) and every
+random state (torch, CUDA, numpy, python). The loader resumes the epoch at that batch (it draws
+its shuffling and frame sampling from the seed and the position, and its worker seeds from its own
+generator), and the random states are restored last, so the resumed run computes what the
+uninterrupted run computes. A resume first compares the config and data with the run's own and
+refuses changes that alter results unless they are named in `allow_changes`; nothing is written
+before that check passes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import csv
+import dataclasses
+import fnmatch
+import io
 import json
 import math
+import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +34,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.loader import VideoDataset
+from ..data.loader import VideoDataset, loader_for
 from ..io.paths import expand_paths
-from ..io.reader import count_records
 from ..models.layers.heads import init_output_bias
+from ..progress import Progress
 from .build import build_loss, build_model, fit_model_features
-from .checkpoint import latest_checkpoint, load_trainer_state, load_weights, record_latest, save_checkpoint
-from .config import ExperimentConfig
-from .distributed import all_reduce_sum, autocast, barrier, init_distributed, pick_device
+from .checkpoint import latest_checkpoint, load_state_dict, load_trainer_state, load_weights, record_latest, resolve_checkpoint, save_checkpoint, write_text_atomic
+from .config import ExperimentConfig, config_from_dict
+from .distributed import all_reduce_sum, amp_dtype, barrier, grad_scaler, init_distributed, pick_device
 from .optim import clip_gradients, learning_rate, make_optimizer
 
 LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map"]
+CONFIG, RUN = "config.json", "run.json"
+# settings a resume may change freely: they do not alter what is computed
+NEUTRAL_KEYS = ("train.device", "train.log_every", "train.tensorboard", "train.checkpoint_every", "train.keep_checkpoints", "train.init_from", "train.init_exclude")
 
 
 @dataclass
@@ -56,26 +71,86 @@ class _LoopState:
     evals_without_improvement: int = 0
 
 
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
+# -- the run's files and the resume check ----------------------------------------------------------
+
+
+def _data_files(spec) -> list[str] | None:
+    if not spec:
+        return None
+    return [p if "://" in p else os.path.abspath(p) for p in expand_paths(spec)]
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def _allowed(key: str, allow_changes) -> bool:
+    return any(key == a or key.startswith(f"{a}.") for a in (*NEUTRAL_KEYS, *allow_changes))
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _check_resume(run_dir: Path, config: ExperimentConfig, train_files, eval_files, allow_changes) -> tuple[Path, list[str], list[str] | None]:
+    """The checkpoint to resume and the data to use, or a one-line error; writes nothing."""
+    if not (run_dir / CONFIG).exists():
+        raise FileNotFoundError(f"--resume: {run_dir} holds no run ({CONFIG} missing)")
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"--resume: no intact checkpoint in {run_dir}")
+    stored = json.loads((run_dir / CONFIG).read_text())
+    data = json.loads((run_dir / RUN).read_text()) if (run_dir / RUN).exists() else {}
+    before = {**_flatten(config_from_dict(stored).to_dict()), "train_data": data.get("train_data"), "eval_data": data.get("eval_data")}
+    after = {**_flatten(config.to_dict()), "train_data": train_files or before["train_data"], "eval_data": eval_files or before["eval_data"]}
+    changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k) and not _allowed(k, allow_changes)]
+    if changed:
+        listing = ", ".join(f"{k} ({_short(before.get(k))} -> {_short(after.get(k))})" for k in changed)
+        raise ValueError(f"resuming {run_dir} would change {listing}: these alter the results; allow deliberate ones by name (--allow-change KEY)")
+    if not after["train_data"]:
+        raise ValueError(f"--resume: {run_dir} does not record its training data: pass --train-data")
+    return checkpoint, after["train_data"], after["eval_data"]
+
+
+def _write_run_files(run_dir: Path, config: ExperimentConfig, train_files, eval_files) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / CONFIG, config.to_json())
+    write_text_atomic(run_dir / RUN, json.dumps({"train_data": train_files, "eval_data": eval_files}, indent=2))
+
+
+# -- logging ------------------------------------------------------------------------------------
 
 
 class _Logger:
-    """CSV rows plus TensorBoard scalars (rank 0 only)."""
+    """CSV rows plus TensorBoard scalars (rank 0 only). On resume the rows past the restored step
+    (written before a crash) are dropped, so every step appears once."""
 
-    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, append: bool) -> None:
+    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None) -> None:
         self.enabled = enabled
         self.history: list[dict] = []
         self._tb = None
         if not enabled:
             return
         path = run_dir / "train_log.csv"
-        new = not (append and path.exists())
-        self._file = open(path, "w" if new else "a", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=LOG_FIELDS, extrasaction="ignore")
-        if new:
-            self._csv.writeheader()
+        kept = ""
+        if resume_step is not None and path.exists():
+            rows = [r for r in csv.DictReader(io.StringIO(path.read_text())) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            kept = buffer.getvalue()
+        if not kept:
+            kept = ",".join(LOG_FIELDS) + "\n"
+        write_text_atomic(path, kept)
+        self._file = open(path, "a", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=LOG_FIELDS, extrasaction="ignore", lineterminator="\n")
         if tensorboard:
             try:
                 from tensorboardX import SummaryWriter
@@ -102,17 +177,292 @@ class _Logger:
                 self._tb.close()
 
 
-def _progress(enabled: bool, total: int | None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+# -- random states ------------------------------------------------------------------------------
 
-    return Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  {task.fields[speed]} videos/s  GAP {task.fields[gap]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _random_states(device: torch.device) -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, python_state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss, "cached": cached},
+        "python": {"version": version, "state": list(python_state), "gauss": gauss},
+    }
+
+
+def _restore_random_states(saved: dict, device: torch.device) -> None:
+    torch.set_rng_state(saved["torch"])
+    if device.type == "cuda" and saved.get("cuda") is not None:
+        torch.cuda.set_rng_state(saved["cuda"], device)
+    n = saved["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = saved["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+# -- weights from another run, frozen parameters ----------------------------------------------------
+
+
+def _matches(name: str, globs) -> bool:
+    return any(fnmatch.fnmatchcase(name, g) for g in globs)
+
+
+def _init_from(model: torch.nn.Module, source: str, exclude) -> None:
+    """Copy weights from a run or checkpoint, except the names matching `exclude` globs."""
+    checkpoint = resolve_checkpoint(source)
+    saved = load_state_dict(checkpoint)
+    own = model.state_dict()
+    for glob in exclude:
+        if not any(fnmatch.fnmatchcase(k, glob) for k in own):
+            raise ValueError(f"train.init_exclude {glob!r} matches no parameter of the model")
+    wanted = [k for k in own if not _matches(k, exclude)]
+    missing = [k for k in wanted if k not in saved]
+    mismatched = [f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in wanted if k in saved and saved[k].shape != own[k].shape]
+    if missing or mismatched:
+        problems = ", ".join([*(f"{k} (missing)" for k in missing[:5]), *mismatched[:5]])
+        raise ValueError(f"train.init_from {checkpoint}: {problems} do not fit the model; skip them with train.init_exclude (e.g. --init-exclude 'head.*')")
+    model.load_state_dict({k: saved[k] for k in wanted}, strict=False)
+
+
+def _freeze(model: torch.nn.Module, globs) -> None:
+    names = [n for n, _ in model.named_parameters()]
+    for glob in globs:
+        if not any(fnmatch.fnmatchcase(n, glob) for n in names):
+            raise ValueError(f"train.freeze {glob!r} matches no parameter of the model")
+    for name, parameter in model.named_parameters():
+        if _matches(name, globs):
+            parameter.requires_grad_(False)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+class _Run:
+    """One training run, in the order it happens: set up, resume (or initialise), epochs, finish."""
+
+    def __init__(self, config: ExperimentConfig, run_dir: Path, train_files: list[str], eval_files: list[str] | None, progress: bool) -> None:
+        self.cfg, self.tcfg = config, config.train
+        self.run_dir, self.train_files, self.eval_files = run_dir, train_files, eval_files
+        self.rank, self.world_size, local_rank = init_distributed()
+        self.is_main = self.rank == 0
+        self.device = pick_device(self.tcfg.device, local_rank)
+        self.show_progress = progress and self.is_main
+        self.state = _LoopState()
+        self.stopped_early = False
+        self.last_metrics: dict = {}
+        self.last_checkpoint: Path | None = None
+
+    # -- set up -----------------------------------------------------------------------------------
+
+    def set_up(self, resume_from: Path | None) -> None:
+        """Model, loss, optimizer, loss scaler and data; weights fitted or initialised unless resuming."""
+        cfg, tcfg = self.cfg, self.tcfg
+        _seed_everything(tcfg.seed)
+        self.model = build_model(cfg)
+        self.loss_fn = build_loss(cfg, self.train_files)
+        if resume_from is None:
+            fit_model_features(self.model, self.train_files, cfg.data)
+            if tcfg.output_bias is not None:
+                init_output_bias(self.model, tcfg.output_bias)
+            if tcfg.init_from:
+                _init_from(self.model, tcfg.init_from, tcfg.init_exclude)
+        _freeze(self.model, tcfg.freeze)
+        self.model.to(self.device)
+        self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg.optimizer)
+        self.amp_dtype = amp_dtype(self.device, tcfg.mixed_precision, tcfg.amp_dtype)
+        self.scaler = grad_scaler(self.device, self.amp_dtype)
+        self.net = self.model
+        if self.world_size > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.optimizer.batch_size)  # per-rank training batch
+        self.dataset = VideoDataset(self.train_files, data_cfg, training=True, seed=tcfg.seed, rank=self.rank, world_size=self.world_size)
+        self.batches_per_epoch = self.dataset.batches_per_epoch()
+        epoch_examples = self.batches_per_epoch * cfg.optimizer.batch_size * self.world_size
+        self.total_examples = tcfg.epochs * epoch_examples if cfg.schedule.name == "cosine" else None
+        self.total_steps = tcfg.epochs * self.batches_per_epoch
+        if tcfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, tcfg.max_steps)
+
+    # -- resume -----------------------------------------------------------------------------------
+
+    def resume(self, checkpoint: Path) -> None:
+        """Weights, optimizer, scaler and loop position from `checkpoint`; random states last."""
+        load_weights(checkpoint, self.model, self.device)
+        saved = load_trainer_state(checkpoint)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if saved.get("grad_scaler"):
+            self.scaler.load_state_dict(saved["grad_scaler"])
+        self.state = _LoopState(**saved["loop"])
+        self.last_checkpoint = checkpoint
+        _restore_random_states(saved["random"], self.device)
+
+    # -- epochs -----------------------------------------------------------------------------------
+
+    def run(self, resumed: bool) -> TrainResult:
+        self.logger = _Logger(self.run_dir, self.is_main, self.tcfg.tensorboard, self.state.step if resumed else None)
+        self._window()
+        with Progress("train", total=self.total_steps, unit="steps", enabled=self.show_progress) as bar:
+            bar.update(self.state.step, best_gap=self._gap_text())
+            self.bar = bar
+            while not self._finished() and self.state.epoch < self.tcfg.epochs:
+                self.train_epoch()
+                if self._finished():
+                    break
+                self.state.epoch += 1
+                self.state.batch_in_epoch = 0
+                if self.eval_files and (not self.tcfg.eval_every or self.world_size > 1):
+                    self.evaluate()
+        return self.finish()
+
+    def _finished(self) -> bool:
+        return self.stopped_early or (self.tcfg.max_steps is not None and self.state.step >= self.tcfg.max_steps)
+
+    def train_epoch(self) -> None:
+        """The rest of the current epoch, from the batch the loop state points at."""
+        self.dataset.set_position(self.state.epoch, self.state.batch_in_epoch)
+        batches = iter(loader_for(self.dataset, pin_memory=self.device.type == "cuda"))
+        join = contextlib.nullcontext()
+        if self.world_size > 1:
+            from torch.distributed.algorithms.join import Join
+
+            join = Join([self.net])
+        with join:
+            while not self._finished():
+                wait_start = time.perf_counter()
+                batch = next(batches, None)
+                self.window["wait"] += time.perf_counter() - wait_start
+                if batch is None:
+                    break
+                self.train_step(batch)
+                self.after_step()
+
+    def train_step(self, batch: dict) -> None:
+        cfg, tcfg, state = self.cfg, self.tcfg, self.state
+        features = batch["features"].to(self.device, non_blocking=True)
+        num_frames = batch["num_frames"].to(self.device, non_blocking=True)
+        labels = batch["labels"].to(self.device, non_blocking=True)
+        self.lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, self.total_examples)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        with autocast:
+            outputs = self.net(features, num_frames)
+            outputs = {k: v.float() for k, v in outputs.items()}
+            loss = self.loss_fn(outputs, labels)
+            objective = loss + tcfg.regularization_penalty * self.model.regularization_loss().to(self.device)
+            if "aux_loss" in outputs:
+                objective = objective + outputs["aux_loss"]
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(objective).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip_gradients([p for p in self.model.parameters() if p.requires_grad], tcfg.clip_gradient_norm, tcfg.clip_mode)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss is {loss_value} at step {state.step + 1}: lower optimizer.lr or check the data")
+        # no collectives inside the loop besides DDP's own (ranks may run out of data at different
+        # steps; Join covers the gradients): count examples as if every rank had a batch like this.
+        batch_examples = len(batch["ids"]) * self.world_size
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.examples += batch_examples
+        self.window["examples"] += batch_examples
+        self.window["loss"] += loss_value
+        self.window["steps"] += 1
+
+    def after_step(self) -> None:
+        """Log, validate, checkpoint: the defined point a resume restarts from."""
+        tcfg, state = self.tcfg, self.state
+        if state.step % tcfg.log_every == 0:
+            self.log_window()
+        self.bar.update(state.step, loss=f"{self.window_loss:.4f}" if self.window_loss is not None else "-", best_gap=self._gap_text())
+        if self.eval_files and tcfg.eval_every and self.world_size == 1 and state.step % tcfg.eval_every == 0:
+            self.evaluate()
+        if self.is_main and tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0:
+            self.checkpoint()
+
+    def _window(self) -> None:
+        self.window = {"start": time.perf_counter(), "examples": 0, "wait": 0.0, "loss": 0.0, "steps": 0}
+        self.window_loss = getattr(self, "window_loss", None)
+
+    def log_window(self) -> None:
+        w = self.window
+        elapsed = max(time.perf_counter() - w["start"], 1e-9)
+        self.window_loss = w["loss"] / max(w["steps"], 1)
+        row = {
+            "step": self.state.step, "epoch": self.state.epoch, "examples": self.state.examples, "lr": self.lr,
+            "loss": self.window_loss, "examples_per_sec": w["examples"] / elapsed, "data_wait_fraction": w["wait"] / elapsed,
+        }
+        self.logger.log(row, "train")
+        self._window()
+
+    def _gap_text(self) -> str:
+        return f"{self.state.best_gap:.4f}" if self.state.best_gap >= 0 else "-"
+
+    # -- evaluate ---------------------------------------------------------------------------------
+
+    def evaluate(self) -> None:
+        """Validation GAP and friends (rank 0), the best checkpoint, the early-stopping decision."""
+        from ..evaluation.evaluate import evaluate_model  # the evaluator imports models; keep train importable alone
+
+        state, tcfg = self.state, self.tcfg
+        if self.is_main:
+            metrics = evaluate_model(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
+            metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
+            self.logger.log({"step": state.step, "epoch": state.epoch, "examples": state.examples, **metrics}, "eval")
+            self.last_metrics = metrics
+            if metrics["gap"] > state.best_gap:
+                state.best_gap, state.evals_without_improvement = metrics["gap"], 0
+                save_checkpoint(self.run_dir / "best", self.model, {**self._meta(), "metrics": metrics})
+            else:
+                state.evals_without_improvement += 1
+        patience = tcfg.early_stopping_patience
+        flag = all_reduce_sum(float(patience > 0 and state.evals_without_improvement >= patience), self.device)
+        self.stopped_early = flag > 0
+        self.model.train()
+
+    # -- checkpoint -------------------------------------------------------------------------------
+
+    def _meta(self) -> dict:
+        cfg, state = self.cfg, self.state
+        return {
+            "config": cfg.to_dict(), "model": cfg.model_name, "num_classes": cfg.data.num_classes,
+            "feature_names": list(cfg.data.feature_names), "feature_sizes": list(cfg.data.feature_sizes),
+            "step": state.step, "epoch": state.epoch, "examples": state.examples, "metrics": self.last_metrics,
+        }
+
+    def checkpoint(self) -> None:
+        trainer_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "grad_scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "loop": dataclasses.asdict(self.state),
+            "random": _random_states(self.device),
+        }
+        path = save_checkpoint(self.run_dir / "checkpoints" / f"step_{self.state.step:08d}", self.model, self._meta(), trainer_state)
+        record_latest(self.run_dir, path, self.tcfg.keep_checkpoints)
+        self.last_checkpoint = path
+
+    # -- finish -----------------------------------------------------------------------------------
+
+    def finish(self) -> TrainResult:
+        state = self.state
+        if self.is_main and (self.last_checkpoint is None or self.last_checkpoint.name != f"step_{state.step:08d}"):
+            self.checkpoint()
+        barrier()
+        self.logger.close()
+        best = state.best_gap if state.best_gap >= 0 else None
+        if self.is_main:
+            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint)}
+            write_text_atomic(self.run_dir / "train_summary.json", json.dumps(summary, indent=2))
+        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early)
 
 
 def train(
@@ -122,202 +472,30 @@ def train(
     *,
     eval_data=None,
     resume: bool = False,
+    allow_changes=(),
     progress: bool = True,
 ) -> TrainResult:
     """Train `config` on `train_data` (files, globs), writing the run to `out_dir`.
 
-    With `resume=True` the latest checkpoint in `out_dir` is restored (weights, optimizer, RNG and
-    the position inside the epoch) and training continues.
+    With `resume=True` the newest intact checkpoint in `out_dir` is restored and training continues
+    exactly; `train_data`/`eval_data` may then be None (the run's own are used). A resume that would
+    change the config or data is refused unless each changed key is named in `allow_changes`
+    (e.g. ["optimizer.lr", "train.epochs"]).
     """
-    from ..evaluation.evaluate import evaluate_model  # the evaluator package imports models; keep train importable alone
-
-    rank, world_size, local_rank = init_distributed()
-    device = pick_device(config.train.device, local_rank)
-    is_main = rank == 0
     run_dir = Path(out_dir)
-    train_files = expand_paths(train_data)
-    eval_files = expand_paths(eval_data) if eval_data else None
-    cfg, tcfg = config, config.train
-
-    _seed_everything(tcfg.seed)
-    model = build_model(cfg)
-    loss_fn = build_loss(cfg, train_files)
-    state = _LoopState()
-    resume_from = latest_checkpoint(run_dir) if resume else None
-    if resume and resume_from is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {run_dir}")
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume and latest_checkpoint(run_dir) is not None:
+    train_files, eval_files = _data_files(train_data), _data_files(eval_data)
+    resume_from = None
+    if resume:
+        resume_from, train_files, eval_files = _check_resume(run_dir, config, train_files, eval_files, allow_changes)
+    else:
+        if latest_checkpoint(run_dir, with_state=False) is not None or (run_dir / CONFIG).exists():
             raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or choose another --out")
-        (run_dir / "config.json").write_text(cfg.to_json())
-    if resume_from is None:
-        fit_model_features(model, train_files, cfg.data)
-        if tcfg.output_bias is not None:
-            init_output_bias(model, tcfg.output_bias)
-    model.to(device)
-    optimizer = make_optimizer(model.parameters(), cfg.optimizer)
+        if not train_files:
+            raise ValueError("no training data: pass --train-data")
+    run = _Run(config, run_dir, train_files, eval_files, progress)
+    run.set_up(resume_from)
+    if run.is_main:
+        _write_run_files(run_dir, config, train_files, eval_files)
     if resume_from is not None:
-        load_weights(resume_from, model, device)
-        saved = load_trainer_state(resume_from)
-        optimizer.load_state_dict(saved["optimizer"])
-        state = _LoopState(**saved["loop"])
-        torch.set_rng_state(saved["torch_rng"])
-        if device.type == "cuda" and saved.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        np.random.set_state(saved["numpy_rng"])
-
-    net = model
-    if world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.optimizer.batch_size)  # per-rank training batch
-    dataset = VideoDataset(train_files, data_cfg, training=True, seed=tcfg.seed, rank=rank, world_size=world_size)
-    total_examples = None
-    if cfg.schedule.name == "cosine":
-        total_examples = tcfg.epochs * sum(count_records(f) for f in train_files)
-    logger = _Logger(run_dir, is_main, tcfg.tensorboard, append=resume_from is not None)
-    steps_total = tcfg.max_steps
-    if steps_total is None and total_examples:
-        steps_total = math.ceil(total_examples / (cfg.optimizer.batch_size * world_size))
-    last_ckpt: Path | None = resume_from
-    stopped_early = False
-    last_metrics: dict = {}
-
-    def checkpoint(metrics: dict | None = None) -> Path:
-        meta = {
-            "config": cfg.to_dict(),
-            "model": cfg.model_name,
-            "num_classes": cfg.data.num_classes,
-            "feature_names": list(cfg.data.feature_names),
-            "feature_sizes": list(cfg.data.feature_sizes),
-            "step": state.step,
-            "epoch": state.epoch,
-            "examples": state.examples,
-            "metrics": metrics or last_metrics,
-        }
-        trainer_state = {
-            "optimizer": optimizer.state_dict(),
-            "loop": state.__dict__.copy(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "numpy_rng": np.random.get_state(),
-        }
-        path = save_checkpoint(run_dir / "checkpoints" / f"step_{state.step:08d}", model, meta, trainer_state)
-        record_latest(run_dir, path, tcfg.keep_checkpoints)
-        return path
-
-    def validate() -> dict:
-        nonlocal stopped_early
-        metrics = {}
-        if is_main:
-            metrics = evaluate_model(model, eval_files, cfg.data, device=device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
-            metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
-            row = {"step": state.step, "epoch": state.epoch, "examples": state.examples, **metrics}
-            logger.log(row, "eval")
-            if metrics["gap"] > state.best_gap:
-                state.best_gap, state.evals_without_improvement = metrics["gap"], 0
-                save_checkpoint(run_dir / "best", model, {**checkpoint_meta(), "metrics": metrics})
-            else:
-                state.evals_without_improvement += 1
-        flag = all_reduce_sum(float(tcfg.early_stopping_patience > 0 and state.evals_without_improvement >= tcfg.early_stopping_patience), device)
-        stopped_early = flag > 0
-        model.train()
-        return metrics
-
-    def checkpoint_meta() -> dict:
-        return {"config": cfg.to_dict(), "model": cfg.model_name, "num_classes": cfg.data.num_classes, "feature_names": list(cfg.data.feature_names), "feature_sizes": list(cfg.data.feature_sizes), "step": state.step, "epoch": state.epoch, "examples": state.examples}
-
-    model.train()
-    window_start, window_examples, window_wait, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0.0, 0
-    done = tcfg.max_steps is not None and state.step >= tcfg.max_steps
-    with _progress(progress and is_main, steps_total) as bar:
-        task = bar.add_task("train", total=steps_total, completed=state.step, loss="-", speed="-", gap=f"{state.best_gap:.4f}" if state.best_gap >= 0 else "-")
-        while not done and state.epoch < tcfg.epochs:
-            dataset.set_epoch(state.epoch)
-            batches = iter(torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=data_cfg.num_workers, pin_memory=device.type == "cuda"))
-            for _ in range(state.batch_in_epoch):  # resume inside an epoch: skip what was consumed
-                next(batches)
-            join = contextlib.nullcontext()
-            if world_size > 1:
-                from torch.distributed.algorithms.join import Join
-
-                join = Join([net])
-            with join:
-                while True:
-                    wait_start = time.perf_counter()
-                    batch = next(batches, None)
-                    window_wait += time.perf_counter() - wait_start
-                    if batch is None:
-                        break
-                    features = batch["features"].to(device, non_blocking=True)
-                    num_frames = batch["num_frames"].to(device, non_blocking=True)
-                    labels = batch["labels"].to(device, non_blocking=True)
-                    lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, total_examples)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    with autocast(device, tcfg.mixed_precision):
-                        outputs = net(features, num_frames)
-                        outputs = {k: v.float() for k, v in outputs.items()}
-                        loss = loss_fn(outputs, labels)
-                        objective = loss + tcfg.regularization_penalty * model.regularization_loss().to(device)
-                        if "aux_loss" in outputs:
-                            objective = objective + outputs["aux_loss"]
-                    optimizer.zero_grad(set_to_none=True)
-                    objective.backward()
-                    clip_gradients(model.parameters(), tcfg.clip_gradient_norm, tcfg.clip_mode)
-                    optimizer.step()
-                    # no collectives inside the loop besides DDP's own (ranks may run out of data at
-                    # different steps; Join covers the gradients): count examples as if every rank
-                    # had a full batch like this one.
-                    batch_examples = len(batch["ids"]) * world_size
-                    state.step += 1
-                    state.batch_in_epoch += 1
-                    state.examples += batch_examples
-                    window_examples += batch_examples
-                    window_loss += float(loss.detach())
-                    window_steps += 1
-                    if not math.isfinite(float(loss.detach())):
-                        raise FloatingPointError(f"loss is {float(loss)} at step {state.step}: lower optimizer.lr or check the data")
-                    if state.step % tcfg.log_every == 0:
-                        elapsed = time.perf_counter() - window_start
-                        row = {
-                            "step": state.step,
-                            "epoch": state.epoch,
-                            "examples": state.examples,
-                            "lr": lr,
-                            "loss": window_loss / window_steps,
-                            "examples_per_sec": window_examples / max(elapsed, 1e-9),
-                            "data_wait_fraction": window_wait / max(elapsed, 1e-9),
-                        }
-                        logger.log(row, "train")
-                        bar.update(task, loss=f"{row['loss']:.3f}", speed=f"{row['examples_per_sec']:.0f}")
-                        window_start, window_examples, window_wait, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0.0, 0
-                    bar.update(task, completed=state.step)
-                    if eval_files and tcfg.eval_every and world_size == 1 and state.step % tcfg.eval_every == 0:
-                        last_metrics = validate()
-                        if is_main and last_metrics:
-                            bar.update(task, gap=f"{last_metrics['gap']:.4f}")
-                    if is_main and tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0:
-                        last_ckpt = checkpoint()
-                    if stopped_early or (tcfg.max_steps is not None and state.step >= tcfg.max_steps):
-                        done = True
-                        break
-            if done:
-                break
-            state.epoch += 1
-            state.batch_in_epoch = 0
-            if eval_files and (not tcfg.eval_every or world_size > 1):
-                last_metrics = validate()
-                if is_main and last_metrics:
-                    bar.update(task, gap=f"{last_metrics['gap']:.4f}")
-                if stopped_early:
-                    break
-    if is_main and (last_ckpt is None or last_ckpt.name != f"step_{state.step:08d}"):
-        last_ckpt = checkpoint()
-    barrier()
-    logger.close()
-    if is_main:
-        (run_dir / "train_summary.json").write_text(
-            json.dumps({"steps": state.step, "examples": state.examples, "best_gap": state.best_gap if state.best_gap >= 0 else None, "stopped_early": stopped_early, "checkpoint": str(last_ckpt)}, indent=2)
-        )
-    return TrainResult(run_dir, last_ckpt, state.step, state.examples, state.best_gap if state.best_gap >= 0 else None, logger.history, stopped_early)
+        run.resume(resume_from)
+    return run.run(resumed=resume_from is not None)
