@@ -219,3 +219,9 @@ def test_fp16_autocast_uses_a_grad_scaler(frame_data, tmp_path):
                    str(frame_data / "train0.tfrecord"), tmp_path / "run", progress=False)
     state = json.loads((result.checkpoint / "trainer_state.json").read_text())
     assert state["grad_scaler"] is not None and state["grad_scaler"]["scale"] > 0
+
+
+def test_training_progress_has_known_totals_in_plain_lines_off_a_terminal(frame_data, tmp_path, capsys):
+    train(_config("train.epochs=2"), str(frame_data / "train0.tfrecord"), tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "[train] 16/16 steps (100%)" in out  # 70 videos: 8 full batches of 8 per epoch, two epochs

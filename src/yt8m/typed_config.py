@@ -104,8 +104,9 @@ def _prepare(cls: type, data: Any, where: str) -> Any:
     out = {}
     for key, value in data.items():
         tp = hints[key]
-        if _is_dataclass_type(tp) and isinstance(value, dict):
-            value = _prepare(tp, value, f"{where} '{key}'")
+        nested = [t for t in (tp, *typing.get_args(tp)) if _is_dataclass_type(t)]  # X or X | None
+        if nested and isinstance(value, dict):
+            value = _prepare(nested[0], value, f"{where}: {key}")
         elif _sequence_type(tp) and isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         out[key] = value

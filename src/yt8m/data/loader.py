@@ -129,7 +129,12 @@ class VideoDataset(IterableDataset):
         """Start the next iteration at batch `batches_done` of `epoch` (as the DataLoader yields them)."""
         self.epoch = epoch
         workers = self.config.num_workers if num_workers is None else num_workers
-        self._skip = self.worker_offsets(batches_done, workers) if batches_done else None
+        if not batches_done:
+            self._skip = None
+        elif workers <= 1:  # one reader: no need to count records to split the position
+            self._skip = [batches_done]
+        else:
+            self._skip = self.worker_offsets(batches_done, workers)
 
     # -- sizes (training: full batches per slot) ------------------------------------------------
 

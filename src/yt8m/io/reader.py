@@ -13,7 +13,7 @@ from .errors import RecordError
 from .paths import expand_paths, open_binary
 from .records import RecordSchema, VideoRecord, decode_record, encode_record
 from .shards import ARROW_MAGIC, ShardFile, ShardWriter
-from .tfrecord import TFRecordWriter, iter_tfrecord
+from .tfrecord import TFRecordWriter, count_tfrecord, iter_tfrecord
 
 
 @dataclass
@@ -102,12 +102,10 @@ def iter_lazy(
         return record
 
     if file_format(path) == "shard":
+        # the memory map stays open while a decode() of it is held (e.g. in a shuffle buffer)
         shard = ShardFile(path, schema)
-        try:
-            for index in range(start, len(shard) if stop is None else min(stop, len(shard)), step):
-                yield index, (lambda index=index: checked(index, lambda: shard.record(index)))
-        finally:
-            shard.close()
+        for index in range(start, len(shard) if stop is None else min(stop, len(shard)), step):
+            yield index, (lambda index=index: checked(index, lambda: shard.record(index)))
         return
     frames = iter_tfrecord(path, verify_crc=verify_crc)
     while True:
@@ -194,7 +192,7 @@ def count_records(path: str) -> int:
             return len(shard)
         finally:
             shard.close()
-    return sum(1 for _ in iter_tfrecord(path, verify_crc=False))
+    return count_tfrecord(path)
 
 
 def frames_matrix(parts: list[np.ndarray], max_frames: int, *, dequantized: bool = False, out: np.ndarray | None = None) -> np.ndarray:
