@@ -225,3 +225,46 @@ def test_training_progress_has_known_totals_in_plain_lines_off_a_terminal(frame_
     train(_config("train.epochs=2"), str(frame_data / "train0.tfrecord"), tmp_path / "run")
     out = capsys.readouterr().out
     assert "[train] 16/16 steps (100%)" in out  # 70 videos: 8 full batches of 8 per epoch, two epochs
+
+
+def _registered_models():
+    from yt8m.models.registry import list_models
+
+    return [(entry.name, entry.frame_level) for entry in list_models()]
+
+
+def _small(name: str) -> list[str]:
+    """Every size option of a model that defaults to 16 or more, set to 8 (the defaults take minutes)."""
+    import dataclasses
+
+    from yt8m.models.registry import model_entry
+
+    fields = dataclasses.fields(model_entry(name).config_cls)
+    return [f"model.{f.name}=8" for f in fields if type(f.default) is int and f.default >= 16 and f.name != "num_samples"]
+
+
+@pytest.fixture(scope="module")
+def video_data(tmp_path_factory):
+    from helpers import video_records
+
+    d = tmp_path_factory.mktemp("video")
+    write_records(d / "train.tfrecord", video_records(48, num_classes=12), "video")
+    return d
+
+
+@pytest.mark.parametrize("name, frame_level", _registered_models())
+def test_every_registered_model_resumes_bit_identically(frame_data, video_data, tmp_path, name, frame_level):
+    if frame_level:
+        data = str(frame_data / "train0.tfrecord")
+        settings = ["data.kind=frame", "data.feature_sizes=[16, 8]", "data.max_frames=12", "data.sampling=random", "data.num_samples=5"]
+    else:
+        data = str(video_data / "train.tfrecord")
+        settings = ["data.kind=video", "data.feature_sizes=[1024, 128]"]
+    base = [f"model.name={name}", *_small(name), "data.num_classes=12", "data.shuffle_buffer=16", "optimizer.batch_size=8",
+            "train.epochs=1", "train.checkpoint_every=2", "train.tensorboard=false", *settings]
+    config = load_config(None, [*base, "train.max_steps=4"])
+    full = train(config, data, tmp_path / "full", progress=False)
+    train(load_config(None, [*base, "train.max_steps=2"]), data, tmp_path / "cut", progress=False)
+    resumed = train(config, data, tmp_path / "cut", resume=True, progress=False, allow_changes=["train.max_steps"])
+    assert full.steps == resumed.steps == 4
+    assert _same(_weights(full.checkpoint), _weights(resumed.checkpoint))
