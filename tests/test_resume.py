@@ -268,3 +268,23 @@ def test_every_registered_model_resumes_bit_identically(frame_data, video_data, 
     resumed = train(config, data, tmp_path / "cut", resume=True, progress=False, allow_changes=["train.max_steps"])
     assert full.steps == resumed.steps == 4
     assert _same(_weights(full.checkpoint), _weights(resumed.checkpoint))
+
+
+def test_cli_resume_uses_the_runs_config_and_data_and_names_refused_changes(frame_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from yt8m.cli import app
+
+    run = tmp_path / "run"
+    settings = ["model.name=bof", "model.hidden_size=16", "data.kind=frame", "data.num_classes=12", "data.feature_sizes=[16, 8]",
+                "data.max_frames=12", "optimizer.batch_size=8", "train.max_steps=2", "train.eval_every=2", "train.tensorboard=false"]
+    sets = [arg for item in settings for arg in ("--set", item)]
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", "--train-data", str(frame_data / "train0.tfrecord"), "--eval-data", str(frame_data / "validate.tfrecord"), "--out", str(run), *sets])
+    assert first.exit_code == 0, first.output
+    refused = runner.invoke(app, ["train", "--resume", "--out", str(run), "--set", "optimizer.lr=1e-4"])
+    assert refused.exit_code != 0 and "optimizer.lr (0.01 -> 0.0001)" in refused.output and "Traceback" not in refused.output
+    resumed = runner.invoke(app, ["train", "--resume", "--out", str(run), "--set", "optimizer.lr=1e-4", "--set", "train.max_steps=4",
+                                  "--allow-change", "optimizer.lr", "--allow-change", "train.max_steps"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "trained 4 steps" in resumed.output and "validation GAP" in resumed.output  # the stored --eval-data was used

@@ -10,6 +10,10 @@ YAML layout (see configs/):
     optimizer: {name: adam, lr: 0.01, batch_size: 1024}
     schedule: {name: staircase, decay: 0.95, decay_examples: 4000000}
     train: {epochs: 5, clip_gradient_norm: 1.0}
+
+Values are converted and checked by the field types (yt8m.typed_config, the layer every command
+uses): `lr: 1e-3` and `--set optimizer.lr=1e-4` are floats, a bad value is a one-line error naming
+key, expected type and value. `yt8m config show CONFIG --set ...` prints the resolved config.
 """
 
 from __future__ import annotations

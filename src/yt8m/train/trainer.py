@@ -383,7 +383,9 @@ class _Run:
         tcfg, state = self.tcfg, self.state
         if state.step % tcfg.log_every == 0:
             self.log_window()
-        self.bar.update(state.step, loss=f"{self.window_loss:.4f}" if self.window_loss is not None else "-", best_gap=self._gap_text())
+        w = self.window
+        loss = w["loss"] / w["steps"] if w["steps"] else self.window_loss
+        self.bar.update(state.step, loss=f"{loss:.4f}" if loss is not None else "-", best_gap=self._gap_text())
         if self.eval_files and tcfg.eval_every and self.world_size == 1 and state.step % tcfg.eval_every == 0:
             self.evaluate()
         if self.is_main and tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0:
@@ -488,7 +490,7 @@ def train(
     if resume:
         resume_from, train_files, eval_files = _check_resume(run_dir, config, train_files, eval_files, allow_changes)
     else:
-        if latest_checkpoint(run_dir, with_state=False) is not None or (run_dir / CONFIG).exists():
+        if any((run_dir / "checkpoints").glob("step_*")):  # a run that never checkpointed may be started again
             raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or choose another --out")
         if not train_files:
             raise ValueError("no training data: pass --train-data")
