@@ -113,17 +113,27 @@ def _prepare(cls: type, data: Any, where: str) -> Any:
     return out
 
 
-def build(cls: type, data: dict[str, Any] | None, *, what: str = "config") -> Any:
-    """A `cls` dataclass from a dict, every value converted to its field's type or a one-line error."""
+def build(cls: type, data: dict[str, Any] | None, *, what: str = "config", prefix: str = "") -> Any:
+    """A `cls` dataclass from a dict, every value converted to its field's type or a one-line error
+    (keys are named with `prefix`, e.g. "optimizer." for the optimizer section)."""
     prepared = _prepare(cls, dict(data or {}), what)
     try:
         return TypeAdapter(cls).validate_python(prepared)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        expected = _hints(cls).get(str(first["loc"][0]), "") if first["loc"] else ""
-        expected = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
-        raise ValueError(f"{what}: key {key!r} expects {expected}, got {first.get('input')!r} ({first['msg']})") from None
+        key = prefix + ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{what}: key {key!r} expects {_expected(cls, first['loc'])}, got {first.get('input')!r} ({first['msg']})") from None
+
+
+def _expected(cls: type, loc: tuple) -> str:
+    """The declared type at a (nested) key, as written in the dataclass."""
+    tp: Any = cls
+    for part in loc:
+        owner = next((t for t in (tp, *typing.get_args(tp)) if _is_dataclass_type(t)), None)
+        if owner is None or str(part) not in _hints(owner):
+            break
+        tp = _hints(owner)[str(part)]
+    return getattr(tp, "__name__", None) if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
 def to_plain(value: Any) -> Any:

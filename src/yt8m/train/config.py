@@ -111,7 +111,7 @@ def _typed_model_options(options: dict[str, Any]) -> dict[str, Any]:
 
     name = options["name"]
     given = {k: v for k, v in options.items() if k != "name"}
-    built = build(model_entry(name).config_cls, given, what=f"model {name!r}")
+    built = build(model_entry(name).config_cls, given, what=f"model {name!r}", prefix="model.")
     return {"name": name, **{k: to_plain(getattr(built, k)) for k in given}}
 
 
@@ -124,7 +124,7 @@ def config_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     kwargs: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
         if raw.get(section) is not None:
-            kwargs[section] = build(cls, raw[section], what=f"config section '{section}'")
+            kwargs[section] = build(cls, raw[section], what=f"config section '{section}'", prefix=f"{section}.")
     for section in _FREE_SECTIONS:
         if raw.get(section) is not None:
             if not isinstance(raw[section], dict):
