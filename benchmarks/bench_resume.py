@@ -74,6 +74,7 @@ def main() -> None:
             paths = write_data(Path(tmp) / f"s{seed}", seed)
             for kind, path in paths.items():
                 dataset = VideoDataset(path, config, training=True, seed=seed)
+                first_batch_seconds(dataset, 0)  # warm-up: file cache, first-use costs
                 one = first_batch_seconds(dataset, 0)
                 skip = first_batch_seconds(dataset, SKIP)
                 read = read_seconds(dataset, SKIP)

@@ -88,7 +88,7 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(frame_data, t
     args = [
         "model.name=bof", "model.hidden_size=32", "model.dropout=0.3", "data.kind=frame", "data.num_classes=12",
         "data.feature_sizes=[16, 8]", "data.max_frames=12", "data.sampling=random", "data.num_samples=5",
-        "data.shuffle_buffer=16", "optimizer.batch_size=8", "train.epochs=40", "train.checkpoint_every=3",
+        "data.shuffle_buffer=16", "optimizer.batch_size=8", "train.epochs=10", "train.checkpoint_every=3",
         "train.tensorboard=false", "train.keep_checkpoints=2",
     ]
     run = tmp_path / "killed"

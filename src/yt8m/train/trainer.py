@@ -13,7 +13,9 @@ its shuffling and frame sampling from the seed and the position, and its worker 
 generator), and the random states are restored last, so the resumed run computes what the
 uninterrupted run computes. A resume first compares the config and data with the run's own and
 refuses changes that alter results unless they are named in `allow_changes`; nothing is written
-before that check passes.
+before that check passes. Under torchrun only rank 0 writes checkpoints, so every rank resumes with
+rank 0's random states: exact when ranks draw equally many random numbers per step (same batch
+shapes), which padding frames to the longest video of each rank's batch does not guarantee.
 """
 
 from __future__ import annotations
