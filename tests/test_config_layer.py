@@ -23,6 +23,7 @@ def test_yaml_and_set_numbers_in_exponent_form_are_numbers(tmp_path):
     ("optimizer.lr=fast", "lr", "float"),
     ("train.epochs=2.5", "epochs", "int"),
     ("model.num_mixtures=many", "num_mixtures", "int"),
+    ("data.pad_to=everything", "pad_to", "longest"),  # the dataclass's own check, still one line
 ])
 def test_bad_values_are_one_line_errors_naming_key_type_and_value(item, key, expected):
     with pytest.raises(ValueError) as err:

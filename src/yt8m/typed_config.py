@@ -122,6 +122,8 @@ def build(cls: type, data: dict[str, Any] | None, *, what: str = "config", prefi
     except ValidationError as exc:
         first = exc.errors()[0]
         key = prefix + ".".join(str(part) for part in first["loc"])
+        if first["type"] == "value_error":  # raised by the dataclass itself (__post_init__ checks)
+            raise ValueError(f"{what}: {first['ctx']['error']}") from None
         raise ValueError(f"{what}: key {key!r} expects {_expected(cls, first['loc'])}, got {first.get('input')!r} ({first['msg']})") from None
 
 
