@@ -33,7 +33,7 @@ def train(
     init_exclude: List[str] = typer.Option([], "--init-exclude", help="with --init-from: parameter-name glob to leave fresh, e.g. 'head.*' (repeatable)"),
 ) -> None:
     """Train a model; validation, early stopping, TensorBoard/CSV logs and checkpoints as configured."""
-    from ..train.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
+    from ..train.config import apply_overrides, config_from_dict, load_config
     from ..train.trainer import train as run
 
     settings = ([f"model.name={model}"] if model else []) + list(overrides)
@@ -46,7 +46,7 @@ def train(
             cfg = load_config(config, settings)
         if init_from or init_exclude:
             train_section = dataclasses.replace(cfg.train, init_from=init_from or cfg.train.init_from, init_exclude=tuple(init_exclude) or cfg.train.init_exclude)
-            cfg = ExperimentConfig(**{**cfg.__dict__, "train": train_section})
+            cfg = dataclasses.replace(cfg, train=train_section)
         result = run(cfg, train_data, out, eval_data=eval_data, resume=resume, allow_changes=list(allow_change))
     except _EXPECTED as exc:
         fail(_message(exc))
