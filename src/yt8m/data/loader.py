@@ -5,6 +5,12 @@ every (rank, worker) pair is a "slot". TFRecord files are dealt to slots round r
 are at least as many files as slots; otherwise (and always for shards, which have random
 access) record i of file f goes to slot (i + f) mod slots. Each slot shuffles through a seeded
 buffer, selects frames, and yields ready uint8 batches; dequantization happens in the model.
+
+Read accounting (records read, skipped, unread file tails) travels with the batches: each batch
+carries what its slot counted since the previous one under READ_STATS, a slot that ends with
+counts but no batch to carry them sends a stats-only item, and `tally_read_stats` (used by
+`make_loader`'s loader, the trainer and inference) strips them off and sums them for the caller;
+`gather_read_stats` sums over distributed ranks.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..io.errors import RecordError
 from ..io.paths import expand_paths
-from ..io.reader import ReadStats, file_format, frames_matrix, read_file
+from ..io.reader import file_format, frames_matrix, read_file
+from ..io.report import ReadStats
 from ..io.records import DEFAULT_NUM_CLASSES, SEGMENT_SIZE, RecordSchema, VideoRecord
 from .sampling import select_frames
 
@@ -106,7 +113,6 @@ class VideoDataset(IterableDataset):
         default_rank, default_world = distributed_slot()
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
-        self.stats = ReadStats()
         self._formats = {path: file_format(path) for path in self.files}
 
     def set_epoch(self, epoch: int) -> None:
@@ -138,11 +144,11 @@ class VideoDataset(IterableDataset):
 
     # -- iteration ------------------------------------------------------------------------------
 
-    def iter_records(self) -> Iterator[VideoRecord]:
+    def iter_records(self, stats: ReadStats | None = None) -> Iterator[VideoRecord]:
         slot, slots, _ = self._slot()
         schema = self.config.schema
         for unit in self.units(slot, slots):
-            yield from read_file(unit.path, schema, skip_corrupt=self.config.skip_corrupt, stats=self.stats, start=unit.start, step=unit.step)
+            yield from read_file(unit.path, schema, skip_corrupt=self.config.skip_corrupt, stats=stats, start=unit.start, step=unit.step)
 
     def _shuffled(self, items: Iterator, rng: np.random.Generator) -> Iterator:
         size = self.config.shuffle_buffer if self.training else 0
@@ -163,15 +169,23 @@ class VideoDataset(IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         slot, slots, _ = self._slot()
         rng = np.random.default_rng([self.seed, self.epoch, slot])
-        examples = self._examples(self.iter_records(), rng)
+        stats = ReadStats()
+        examples = self._examples(self.iter_records(stats), rng)
         batch: list[dict] = []
+        full = None  # a full batch waits for the next example, so the last one carries the final counts
         for example in self._shuffled(examples, rng):
+            if full is not None:
+                yield {**full, READ_STATS: stats.take()}
+                full = None
             batch.append(example)
             if len(batch) == self.config.batch_size:
-                yield collate(batch, self.config)
-                batch = []
+                full, batch = collate(batch, self.config), []
+        if full is not None:
+            yield {**full, READ_STATS: stats.take()}
         if batch:
-            yield collate(batch, self.config)
+            yield {**collate(batch, self.config), READ_STATS: stats.take()}
+        if stats:
+            yield {READ_STATS: stats.take()}
 
     def _examples(self, records: Iterator[VideoRecord], rng: np.random.Generator) -> Iterator[dict]:
         cfg = self.config
@@ -250,11 +264,51 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     return batch
 
 
-def make_loader(paths, config: DataConfig, *, training: bool = False, seed: int = 0, rank: int | None = None, world_size: int | None = None) -> DataLoader:
-    """A DataLoader over VideoDataset batches (workers split the work; pinned memory on CUDA)."""
+READ_STATS = "read_stats"
+
+
+def tally_read_stats(batches, stats: ReadStats) -> Iterator[dict]:
+    """The batches without their READ_STATS entries, which are summed into `stats` on the way."""
+    for batch in batches:
+        delta = batch.pop(READ_STATS, None)
+        if delta is not None:
+            stats.merge(delta)
+        if "ids" in batch:
+            yield batch
+
+
+def gather_read_stats(stats: ReadStats) -> ReadStats:
+    """The sum over all distributed ranks (every rank must call it); this rank's own when not distributed."""
+    rank, world = distributed_slot()
+    if world == 1:
+        return stats
+    parts: list = [None] * world
+    torch.distributed.all_gather_object(parts, stats)
+    total = ReadStats()
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+class VideoLoader(DataLoader):
+    """A DataLoader whose iteration sums the read accounting of all its workers into `read_stats`."""
+
+    def __init__(self, dataset: VideoDataset, **kwargs) -> None:
+        super().__init__(dataset, **kwargs)
+        self.read_stats = ReadStats()
+
+    def __iter__(self) -> Iterator[dict]:
+        return tally_read_stats(super().__iter__(), self.read_stats)
+
+
+def make_loader(paths, config: DataConfig, *, training: bool = False, seed: int = 0, rank: int | None = None, world_size: int | None = None) -> VideoLoader:
+    """A loader over VideoDataset batches (workers split the work; pinned memory on CUDA).
+
+    `loader.read_stats` holds the records read and skipped by every worker of the iterations so far.
+    """
     dataset = VideoDataset(paths, config, training=training, seed=seed, rank=rank, world_size=world_size)
     workers = config.num_workers
-    return DataLoader(
+    return VideoLoader(
         dataset,
         batch_size=None,
         num_workers=workers,

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.loader import VideoDataset
+from ..data.loader import VideoDataset, gather_read_stats, tally_read_stats
+from ..io.report import ReadStats
 from ..io.paths import expand_paths
 from ..io.reader import count_records
 from ..models.layers.heads import init_output_bias
@@ -44,6 +45,7 @@ class TrainResult:
     best_gap: float | None
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
+    read_stats: ReadStats = field(default_factory=ReadStats)  # training records read / skipped, all ranks
 
 
 @dataclass
@@ -182,6 +184,7 @@ def train(
     last_ckpt: Path | None = resume_from
     stopped_early = False
     last_metrics: dict = {}
+    read_stats = ReadStats()  # every training batch's read accounting (all workers), summed
 
     def checkpoint(metrics: dict | None = None) -> Path:
         meta = {
@@ -234,7 +237,7 @@ def train(
         task = bar.add_task("train", total=steps_total, completed=state.step, loss="-", speed="-", gap=f"{state.best_gap:.4f}" if state.best_gap >= 0 else "-")
         while not done and state.epoch < tcfg.epochs:
             dataset.set_epoch(state.epoch)
-            batches = iter(torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=data_cfg.num_workers, pin_memory=device.type == "cuda"))
+            batches = tally_read_stats(torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=data_cfg.num_workers, pin_memory=device.type == "cuda"), read_stats)
             for _ in range(state.batch_in_epoch):  # resume inside an epoch: skip what was consumed
                 next(batches)
             join = contextlib.nullcontext()
@@ -314,10 +317,11 @@ def train(
                     break
     if is_main and (last_ckpt is None or last_ckpt.name != f"step_{state.step:08d}"):
         last_ckpt = checkpoint()
+    read_stats = gather_read_stats(read_stats)  # all ranks
     barrier()
     logger.close()
     if is_main:
         (run_dir / "train_summary.json").write_text(
-            json.dumps({"steps": state.step, "examples": state.examples, "best_gap": state.best_gap if state.best_gap >= 0 else None, "stopped_early": stopped_early, "checkpoint": str(last_ckpt)}, indent=2)
+            json.dumps({"steps": state.step, "examples": state.examples, "best_gap": state.best_gap if state.best_gap >= 0 else None, "stopped_early": stopped_early, "checkpoint": str(last_ckpt), "read": read_stats.as_dict()}, indent=2)
         )
-    return TrainResult(run_dir, last_ckpt, state.step, state.examples, state.best_gap if state.best_gap >= 0 else None, logger.history, stopped_early)
+    return TrainResult(run_dir, last_ckpt, state.step, state.examples, state.best_gap if state.best_gap >= 0 else None, logger.history, stopped_early, read_stats)
