@@ -96,7 +96,7 @@ def read_file(
 
 def _read_shard(path: str, schema: RecordSchema, skip_corrupt: bool, verify: bool, stats: ReadStats, rows: tuple[int, int | None, int], owned) -> Iterator[VideoRecord]:
     try:
-        shard = ShardFile(path, schema, verify=verify)
+        shard = ShardFile(path, schema, verify=verify, row_checks=rows[2] > 1)
     except RecordError as err:
         if not skip_corrupt or err.field in schema.feature_names + schema.sparse_features:
             raise  # a schema mismatch is a configuration error, not damage

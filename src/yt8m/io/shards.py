@@ -6,9 +6,12 @@ bytes) or a `fixed_size_list<float32>` per video-level feature, the segment fiel
 per sparse feature `<name>_ids`, `<name>_scores`, `<name>_offsets`. The schema metadata records the
 kind, feature names and sizes. Reading slices the mapped buffers: no copy, no parse.
 
-Format 2 adds a `crc32c` column: a CRC32C per row over everything the row's record holds, checked
-on every read, so a damaged shard gives a RecordError (or, skipping, loses that row) and never a
-record that differs from the one written. Each record batch is validated before use. Shards can be
+Format 2 adds checksums, checked on every read, so a damaged shard gives a RecordError (or,
+skipping, loses only the damaged rows) and never a record that differs from the one written:
+`crc32c`, a CRC32C per row over everything its record holds, and `batch_crc32c`, one CRC32C over
+all columns of its record batch. A reader that takes whole batches checks the batch checksum
+(a few hash calls per batch) and falls back to the row checksums only in a damaged batch; one that
+takes every k-th row (loader slots) checks the rows it takes. Each record batch is validated before use. Shards can be
 read from fsspec URLs (large block reads); local ones are memory-mapped.
 """
 
@@ -30,7 +33,8 @@ from .records import SEGMENT_FIELDS, RecordSchema, SparseFrames, VideoRecord
 
 ARROW_MAGIC = b"ARROW1"
 FORMAT_VERSION = "2"
-CHECKSUM = "crc32c"
+CHECKSUM = "crc32c"  # per row
+BATCH_CHECKSUM = "batch_crc32c"  # per record batch (repeated on each row): one hash call per column, not per row
 _META = "yt8m"
 
 
@@ -51,7 +55,7 @@ def arrow_schema(schema: RecordSchema) -> pa.Schema:
                 pa.field(f"{name}_scores", pa.list_(pa.float32())),
                 pa.field(f"{name}_offsets", pa.list_(pa.int64())),
             ]
-    fields.append(pa.field(CHECKSUM, pa.uint32()))
+    fields += [pa.field(CHECKSUM, pa.uint32()), pa.field(BATCH_CHECKSUM, pa.uint32())]
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": schema.kind,
@@ -175,6 +179,9 @@ class ShardWriter:
             ],
             pa.uint32(),
         )
+        names = [f.name for f in self._arrow_schema if f.name != BATCH_CHECKSUM]
+        digest = _Batch(pa.RecordBatch.from_arrays([cols[n] for n in names], names=names), schema).digest()
+        cols[BATCH_CHECKSUM] = pa.array(np.full(len(rows), digest, np.uint32), pa.uint32())
         batch = pa.record_batch([cols[f.name] for f in self._arrow_schema], schema=self._arrow_schema)
         self._writer.write_batch(batch)
         self._rows = []
@@ -210,6 +217,11 @@ class _Batch:
     def __init__(self, batch: pa.RecordBatch, stored: RecordSchema) -> None:
         batch.validate(full=True)
         self.ids = batch.column("id").to_pylist()
+        id_buffers = batch.column("id").buffers()
+        self.id_bytes = (
+            np.frombuffer(id_buffers[1], np.int32, count=batch.num_rows + 1),
+            np.frombuffer(id_buffers[2], np.uint8) if id_buffers[2] is not None else np.zeros(0, np.uint8),
+        )
         self.label_offsets, self.label_values = _list_parts(batch.column("labels"))
         self.features = {}
         for name in stored.feature_names:
@@ -226,12 +238,25 @@ class _Batch:
             col = batch.column(key)
             self.lists[key] = (col.is_valid().to_numpy(zero_copy_only=False), *_list_parts(col))
         self.checksums = batch.column(CHECKSUM).to_numpy() if CHECKSUM in batch.schema.names else None  # format 1: none
+        names = batch.schema.names
+        self.expected_digest = int(batch.column(BATCH_CHECKSUM)[0].as_py()) if BATCH_CHECKSUM in names and batch.num_rows else None
+        self.intact: bool | None = None  # batch checksum verified (None: not yet)
 
-    def feature(self, name: str, row: int, frame_level: bool) -> np.ndarray:
-        if not frame_level:
-            return self.features[name][row]
-        offsets, data = self.features[name]
-        return data[offsets[row] : offsets[row + 1]]
+    def digest(self) -> int:
+        """CRC32C over every column's used bytes (the writer computes it from these same views)."""
+        extend = google_crc32c.extend
+        offsets, data = self.id_bytes
+        crc = extend(extend(0, offsets), data[offsets[0] : offsets[-1]])
+        crc = extend(extend(crc, self.label_offsets), self.label_values)
+        for value in self.features.values():
+            if isinstance(value, tuple):
+                offsets, data = value
+                crc = extend(extend(crc, offsets), data[offsets[0] : offsets[-1]])
+            else:
+                crc = extend(crc, np.ascontiguousarray(value))
+        for valid, offsets, values in self.lists.values():
+            crc = extend(extend(extend(crc, valid.view(np.uint8)), offsets), values)
+        return extend(crc, self.checksums) if self.checksums is not None else crc
 
     def list_value(self, key: str, row: int) -> np.ndarray | None:
         valid, offsets, values = self.lists[key]
@@ -241,13 +266,17 @@ class _Batch:
 class ShardFile:
     """Random access to the records of one shard (memory-mapped, or read through fsspec)."""
 
-    def __init__(self, path: str, schema: RecordSchema | None = None, *, verify: bool = True) -> None:
-        self.path, self.verify = path, verify
+    def __init__(self, path: str, schema: RecordSchema | None = None, *, verify: bool = True, row_checks: bool = False) -> None:
+        """`verify=False` skips the checksums (not the structural checks); `row_checks=True` checks
+        each row read on its own instead of whole batches (for readers that take every k-th row)."""
+        self.path, self.verify, self.row_checks = path, verify, row_checks
         self._source = _open_source(path)
         try:
             self._reader = _open_reader(self._source, path)
             self.stored = _stored_schema(self._reader, path)
             self.schema = self.stored if schema is None else _compatible(self.stored, schema, path)
+            self._frame_level = self.stored.frame_level
+            self._wanted = list(zip(self.schema.feature_names, self.schema.feature_sizes))
             self._starts = [0]
             for i in range(self._reader.num_record_batches):
                 self._starts.append(self._starts[-1] + self._batch_rows(i))
@@ -265,6 +294,14 @@ class ShardFile:
     def __len__(self) -> int:
         return self._starts[-1]
 
+    def _batch_intact(self, batch: _Batch) -> bool:
+        """Whether the batch checksum vouches for all its rows (only for readers of whole batches)."""
+        if self.row_checks or batch.expected_digest is None:
+            return False
+        if batch.intact is None:
+            batch.intact = batch.digest() == batch.expected_digest
+        return batch.intact
+
     def _batch(self, b: int) -> _Batch:
         if self._cache is None or self._cache[0] != b:
             try:
@@ -279,29 +316,36 @@ class ShardFile:
             raise IndexError(f"{self.path}: record {index} out of range [0, {len(self)})")
         b = bisect_right(self._starts, index) - 1
         batch, row = self._batch(b), index - self._starts[b]
-        schema, stored = self.schema, self.stored
+        schema = self.schema
         labels = batch.label_values[batch.label_offsets[row] : batch.label_offsets[row + 1]]
-        if self.verify and batch.checksums is not None:
-            parts = [batch.feature(name, row, stored.frame_level) for name in stored.feature_names]
-            values = [batch.list_value(key, row) for key in _lists_of(stored)]
-            if row_checksum(batch.ids[row].encode("utf-8"), labels, parts, values) != int(batch.checksums[row]):
+        frame_level = self._frame_level
+        if frame_level:
+            parts = {}
+            for name, (offsets, data) in batch.features.items():
+                parts[name] = data[offsets[row] : offsets[row + 1]]
+            lists = {key: batch.list_value(key, row) for key in batch.lists}
+        else:
+            parts = {name: matrix[row] for name, matrix in batch.features.items()}
+            lists = {}
+        if self.verify and batch.checksums is not None and not self._batch_intact(batch):
+            if row_checksum(batch.ids[row].encode("utf-8"), labels, parts.values(), lists.values()) != int(batch.checksums[row]):
                 raise RecordError("row checksum mismatch (the shard is damaged)", path=self.path, index=index, field=CHECKSUM)
         features = {}
-        for name, size in zip(schema.feature_names, schema.feature_sizes):
-            value = batch.feature(name, row, schema.frame_level)
-            if schema.frame_level:
+        for name, size in self._wanted:
+            value = parts[name]
+            if frame_level:
                 if value.size % size:
                     raise RecordError(f"{value.size} bytes, not a whole number of {size}-byte frames", path=self.path, index=index, field=name)
                 value = value.reshape(-1, size)
             features[name] = value
         record = VideoRecord(batch.ids[row], labels.astype(np.int64), features)
-        if schema.frame_level:
-            if batch.list_value("segment_start_times", row) is not None:
+        if frame_level:
+            if lists["segment_start_times"] is not None:
                 for key in SEGMENT_FIELDS:
-                    value = batch.list_value(key, row)
+                    value = lists[key]
                     setattr(record, key, value.astype(np.int64) if key != "segment_scores" and value is not None else value)
             for name in schema.sparse_features:
-                record.sparse[name] = SparseFrames(*(batch.list_value(f"{name}_{p}", row) for p in ("ids", "scores", "offsets")))
+                record.sparse[name] = SparseFrames(lists[f"{name}_ids"], lists[f"{name}_scores"], lists[f"{name}_offsets"])
         return record
 
     def iter_range(self, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[VideoRecord]:
