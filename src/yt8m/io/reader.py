@@ -183,13 +183,15 @@ def write_records(path: str | os.PathLike, records: Iterable[VideoRecord], kind:
 
 
 def count_records(path: str) -> int:
+    """Records in a file (TFRecords: those that can be framed, up to any damage that ends the file)."""
     if file_format(path) == "shard":
         shard = ShardFile(path)
         try:
             return len(shard)
         finally:
             shard.close()
-    return sum(1 for _ in iter_tfrecord(path, verify_crc=False))
+    ignore = lambda *_: None  # noqa: E731 - a count for schedules: damage is reported when the records are read
+    return sum(1 for _ in iter_tfrecord(path, verify_crc=False, on_skip=ignore, on_stop=ignore))
 
 
 def frames_matrix(parts: list[np.ndarray], max_frames: int, *, dequantized: bool = False, out: np.ndarray | None = None) -> np.ndarray:
