@@ -51,6 +51,11 @@ def test_manifest_describes_every_input_and_resume_trusts_only_matching_shards(t
     assert again.records == 11  # what is on disk now: 4 + 4 + 3
     back = list(read_records(str(out / "*.arrow"), "frame"))
     assert len(back) == 11
+    # another schema (here: the label bound) trusts nothing converted under the old one
+    from yt8m.io.detect import detect_schema
+
+    redo = convert(str(tmp_path / "*.tfrecord"), str(out), detect_schema(str(tmp_path / "in0.tfrecord"), num_classes=100), workers=1, progress=False)
+    assert (redo.converted, redo.skipped_existing, redo.records) == (3, 0, 11)
 
 
 def test_interrupted_convert_resumed_equals_uninterrupted(tmp_path):
