@@ -68,3 +68,32 @@ def test_train_eval_predict_show_the_counts(tmp_path):
     out = runner.invoke(app, ["predict", str(result.run_dir), "--data", str(tmp_path / "val.tfrecord"), "--out", str(tmp_path / "p.csv")])
     assert out.exit_code == 0, out.output
     assert "18 records read, 2 skipped (data_crc: 2)" in out.output
+
+
+def _rank_total(rank: int, files: str, address: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from yt8m.data.loader import gather_read_stats
+
+    dist.init_process_group("gloo", init_method=address, rank=rank, world_size=2)
+    try:
+        loader = make_loader(files, DataConfig(num_classes=20, batch_size=4, skip_corrupt=True))  # rank from torch.distributed
+        for _ in loader:
+            pass
+        total = gather_read_stats(loader.read_stats)
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump(total.as_dict(), f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gather_read_stats_sums_over_ranks(tmp_path):
+    import torch.multiprocessing as mp
+
+    write_records(tmp_path / "a.tfrecord", frame_records(12, num_classes=20), "frame")
+    _corrupt_payloads(tmp_path / "a.tfrecord", [1, 6])
+    out = tmp_path / "total.json"
+    mp.start_processes(_rank_total, args=(str(tmp_path / "a.tfrecord"), f"file://{tmp_path}/rendezvous", str(out)), nprocs=2, start_method="spawn")
+    total = json.loads(out.read_text())
+    assert (total["records"], total["skipped"], total["by_reason"]) == (10, 2, {"data_crc": 2})
