@@ -110,6 +110,8 @@ def _frames(read, path: str, size: int | None, verify_crc: bool, on_skip: SkipHa
         on_stop(error, unread)
 
     def gzip_damage(exc: BaseException) -> None:
+        if size is not None:  # a plain file: an I/O error, not damage to report and skip
+            raise RecordError(f"read failed ({type(exc).__name__}: {exc})", path=path, index=index, offset=offset) from exc
         stop(f"GZIP stream damaged ({type(exc).__name__}: {exc}); readable up to uncompressed byte {offset}", "gzip", None)
 
     while True:
