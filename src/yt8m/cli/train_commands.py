@@ -54,6 +54,7 @@ def train(
         return
     best = f", best validation GAP {result.best_gap:.4f}" if result.best_gap is not None else ""
     typer.echo(f"trained {result.steps} steps ({result.examples} videos){best}; checkpoint {result.checkpoint}")
+    typer.echo(f"training data: {result.read_stats.summary_line()}")
 
 
 @app.command("eval")
@@ -76,6 +77,8 @@ def evaluate(
         fail(_message(exc))
     keys = ["num_videos", "gap", "hit_at_1", "hit_at_5", "perr", "map", "map_buckets"]
     typer.echo("  ".join(f"{k}={metrics[k]:.4f}" if isinstance(metrics.get(k), float) else f"{k}={metrics.get(k)}" for k in keys if k in metrics))
+    if "read" in metrics:
+        typer.echo(f"data: {metrics['read_summary']}")
     typer.echo(f"wrote {out_dir / 'metrics.json'}")
 
 
@@ -106,3 +109,5 @@ def predict(
     except _EXPECTED as exc:
         fail(_message(exc))
     typer.echo(f"wrote {summary['videos']} videos to {summary['out']} ({summary['ms_per_video']:.2f} ms/video)")
+    if "read" in summary:
+        typer.echo(f"data: {summary['read_summary']}")

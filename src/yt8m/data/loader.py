@@ -14,6 +14,13 @@ Training batches are exact and resumable:
   record), so batch k of an epoch is the same whatever was read before it; the DataLoader yields
   the workers' batches round robin. `set_position(epoch, batches_done)` therefore resumes an epoch
   exactly: each worker passes over the records of its batches already used without parsing them.
+
+Read accounting (records read, skipped, unread file tails) travels with the batches: each batch
+carries what its slot counted since the previous one under READ_STATS, a slot that ends with
+counts but no batch to carry them sends a stats-only item, and `tally_read_stats` (used by
+`make_loader`'s loader, the trainer and inference) strips them off and sums them for the caller;
+`gather_read_stats` sums over distributed ranks. Records passed over on a resume are not parsed,
+so only their framing damage is counted again.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..io.errors import RecordError
 from ..io.paths import expand_paths
-from ..io.reader import ReadStats, count_records, file_format, frames_matrix, iter_lazy
+from ..io.reader import count_records, file_format, frames_matrix, iter_lazy
+from ..io.report import ReadStats
 from ..io.records import DEFAULT_NUM_CLASSES, SEGMENT_SIZE, RecordSchema, VideoRecord
 from .sampling import select_frames
 
@@ -115,7 +123,6 @@ class VideoDataset(IterableDataset):
         default_rank, default_world = distributed_slot()
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
-        self.stats = ReadStats()
         self._formats = {path: file_format(path) for path in self.files}
         self._file_index = {path: i for i, path in enumerate(self.files)}
         self._counts: dict[str, int] = {}
@@ -145,7 +152,7 @@ class VideoDataset(IterableDataset):
 
     def _slot_examples(self, slot: int, slots: int) -> int:
         if self.config.segment_labels:  # segments per video are known only after parsing
-            return sum(1 for record in self.iter_records(slot, slots) for _ in segment_examples(record, self.config))
+            return sum(1 for record in self.iter_records(slot=slot, slots=slots) for _ in segment_examples(record, self.config))
         return sum(len(range(u.start, self._record_count(u.path), u.step)) for u in self.units(slot, slots))
 
     def _batches(self, examples: int) -> int:
@@ -201,16 +208,16 @@ class VideoDataset(IterableDataset):
 
     # -- iteration ------------------------------------------------------------------------------
 
-    def _lazy_records(self, slot: int, slots: int) -> Iterator[tuple[str, int, object]]:
+    def _lazy_records(self, slot: int, slots: int, stats: ReadStats) -> Iterator[tuple[str, int, object]]:
         """(path, index, decode) for this slot's records, in reading order."""
         for unit in self.units(slot, slots):
-            for index, decode in iter_lazy(unit.path, self.config.schema, skip_corrupt=self.config.skip_corrupt, stats=self.stats, start=unit.start, step=unit.step):
+            for index, decode in iter_lazy(unit.path, self.config.schema, skip_corrupt=self.config.skip_corrupt, stats=stats, start=unit.start, step=unit.step):
                 yield unit.path, index, decode
 
-    def iter_records(self, slot: int | None = None, slots: int | None = None) -> Iterator[VideoRecord]:
+    def iter_records(self, stats: ReadStats | None = None, slot: int | None = None, slots: int | None = None) -> Iterator[VideoRecord]:
         if slot is None:
             slot, slots, _ = self._slot()
-        for _, _, decode in self._lazy_records(slot, slots):
+        for _, _, decode in self._lazy_records(slot, slots, stats if stats is not None else ReadStats()):
             record = decode()
             if record is not None:
                 yield record
@@ -231,9 +238,9 @@ class VideoDataset(IterableDataset):
         rng.shuffle(buffer)
         yield from buffer
 
-    def _items(self, slot: int, slots: int) -> Iterator:
+    def _items(self, slot: int, slots: int, stats: ReadStats) -> Iterator:
         """What the shuffle buffer holds: unparsed records (one example each) or segment examples."""
-        for path, index, decode in self._lazy_records(slot, slots):
+        for path, index, decode in self._lazy_records(slot, slots, stats):
             if self.config.segment_labels:
                 record = decode()
                 if record is not None:
@@ -257,24 +264,30 @@ class VideoDataset(IterableDataset):
         slot, slots, worker = self._slot()
         size = self.config.batch_size
         skip = self._skip[worker] * size if self._skip else 0
-        items = self._shuffled(self._items(slot, slots), np.random.default_rng([self.seed, self.epoch, slot]))
+        stats = ReadStats()
+        items = self._shuffled(self._items(slot, slots, stats), np.random.default_rng([self.seed, self.epoch, slot]))
         chunk: list = []
         full_batches = 0
+        ready = None  # a full batch waits for the next item, so the last one carries the final counts
         for position, item in enumerate(items):
             if position < skip:  # used before a resume: passed over without parsing
                 full_batches += (position + 1) % size == 0
                 continue
+            if ready is not None:
+                yield {**ready, READ_STATS: stats.take()}
+                ready = None
             chunk.append(item)
             if len(chunk) == size:
                 full_batches += 1
-                batch = self._collate(chunk)
-                chunk = []
-                if batch is not None:
-                    yield batch
+                ready, chunk = self._collate(chunk), []
+        if ready is not None:
+            yield {**ready, READ_STATS: stats.take()}
         if chunk and (not self.training or full_batches == 0):
             batch = self._collate(chunk)
             if batch is not None:
-                yield batch
+                yield {**batch, READ_STATS: stats.take()}
+        if stats:
+            yield {READ_STATS: stats.take()}
 
     def _collate(self, items: list) -> dict | None:
         examples = [e for e in map(self._example, items) if e is not None]  # corrupt ones (skip_corrupt) drop out
@@ -349,17 +362,57 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     return batch
 
 
-def make_loader(paths, config: DataConfig, *, training: bool = False, seed: int = 0, rank: int | None = None, world_size: int | None = None) -> DataLoader:
-    """A DataLoader over VideoDataset batches (workers split the work; pinned memory on CUDA)."""
+READ_STATS = "read_stats"
+
+
+def tally_read_stats(batches, stats: ReadStats) -> Iterator[dict]:
+    """The batches without their READ_STATS entries, which are summed into `stats` on the way."""
+    for batch in batches:
+        delta = batch.pop(READ_STATS, None)
+        if delta is not None:
+            stats.merge(delta)
+        if "ids" in batch:
+            yield batch
+
+
+def gather_read_stats(stats: ReadStats) -> ReadStats:
+    """The sum over all distributed ranks (every rank must call it); this rank's own when not distributed."""
+    rank, world = distributed_slot()
+    if world == 1:
+        return stats
+    parts: list = [None] * world
+    torch.distributed.all_gather_object(parts, stats)
+    total = ReadStats()
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+class VideoLoader(DataLoader):
+    """A DataLoader whose iteration sums the read accounting of all its workers into `read_stats`."""
+
+    def __init__(self, dataset: VideoDataset, **kwargs) -> None:
+        super().__init__(dataset, **kwargs)
+        self.read_stats = ReadStats()
+
+    def __iter__(self) -> Iterator[dict]:
+        return tally_read_stats(super().__iter__(), self.read_stats)
+
+
+def make_loader(paths, config: DataConfig, *, training: bool = False, seed: int = 0, rank: int | None = None, world_size: int | None = None) -> VideoLoader:
+    """A loader over VideoDataset batches (workers split the work; pinned memory on CUDA).
+
+    `loader.read_stats` holds the records read and skipped by every worker of the iterations so far.
+    """
     dataset = VideoDataset(paths, config, training=training, seed=seed, rank=rank, world_size=world_size)
     return loader_for(dataset)
 
 
-def loader_for(dataset: VideoDataset, *, pin_memory: bool | None = None) -> DataLoader:
-    """The DataLoader of a dataset. It draws its worker seeds from its own generator, so starting
+def loader_for(dataset: VideoDataset, *, pin_memory: bool | None = None) -> VideoLoader:
+    """The loader of a dataset. It draws its worker seeds from its own generator, so starting
     an epoch leaves the global torch random state (dropout, sampling in models) untouched."""
     workers = dataset.config.num_workers
-    return DataLoader(
+    return VideoLoader(
         dataset,
         batch_size=None,
         num_workers=workers,

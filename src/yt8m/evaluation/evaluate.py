@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..data.loader import DataConfig
+from ..io.report import ReadStats
 from ..predict.inference import iterate_predictions
 from .evaluator import Evaluator
 
@@ -29,11 +30,13 @@ def evaluate_model(
     """
     evaluator = Evaluator(data.num_classes, top_k=top_k, bucket_map=bucket_map)
     positives = np.zeros(data.num_classes, dtype=np.int64)
-    for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp):
+    read_stats = ReadStats()
+    for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp, read_stats=read_stats):
         evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))
         positives += (batch["labels"] > 0).sum(0)
     result = evaluator.result()
     metrics = result.as_dict()
     metrics["per_class_ap"] = [None if np.isnan(ap) else float(ap) for ap in result.average_precisions]
     metrics["positives_per_class"] = positives.tolist()
+    metrics["read"], metrics["read_summary"] = read_stats.as_dict(), read_stats.summary_line()
     return metrics

@@ -12,7 +12,7 @@ from .detect import detect_schema
 from .paths import expand_paths
 from .quantization import dequantize
 from .reader import ReadStats, read_file
-from .records import RecordSchema, VideoRecord
+from .records import DEFAULT_NUM_CLASSES, RecordSchema, VideoRecord
 
 
 def describe_record(record: VideoRecord, frame_level: bool) -> dict:
@@ -40,6 +40,7 @@ class InspectSummary:
     label_counts: Counter = field(default_factory=Counter)
     frames: list[int] = field(default_factory=list)
     stats: ReadStats = field(default_factory=ReadStats)
+    num_classes: int | None = DEFAULT_NUM_CLASSES  # the label bound checked
 
     def as_dict(self) -> dict:
         frames = np.asarray(self.frames) if self.frames else None
@@ -48,20 +49,35 @@ class InspectSummary:
             "videos_without_labels": self.without_labels,
             "top_labels": [[int(k), int(v)] for k, v in self.label_counts.most_common(10)],
             "frames": None if frames is None else {"min": int(frames.min()), "mean": round(float(frames.mean()), 2), "max": int(frames.max())},
-            "skipped_records": self.stats.skipped,
-            "errors": self.stats.errors,
+            "num_classes": self.num_classes,
+            "skipped_records": len(self.stats.skipped),
+            "unread_tails": len(self.stats.unread),
+            "skipped_by_reason": self.stats.by_reason(),
+            "errors": self.stats.messages()[:100],
         }
 
 
-def inspect_records(paths, schema: RecordSchema | None = None, *, skip_corrupt: bool = False, limit: int | None = None) -> tuple[Iterator[dict], InspectSummary]:
-    """(per-record descriptions, summary filled while the iterator runs). Schema detected if None."""
+def inspect_records(
+    paths,
+    schema: RecordSchema | None = None,
+    *,
+    skip_corrupt: bool = False,
+    limit: int | None = None,
+    num_classes: int | None = DEFAULT_NUM_CLASSES,
+    compression: str | None = None,
+) -> tuple[Iterator[dict], InspectSummary]:
+    """(per-record descriptions, summary filled while the iterator runs).
+
+    The schema is detected from the first valid records if None; labels are checked against
+    `num_classes` (the official 3862 unless told otherwise; None: no check).
+    """
     files = expand_paths(paths)
-    schema = schema or detect_schema(files[0], num_classes=None)
-    summary = InspectSummary()
+    schema = schema or detect_schema(files, num_classes=num_classes)
+    summary = InspectSummary(num_classes=schema.num_classes)
 
     def lines() -> Iterator[dict]:
         for path in files:
-            for record in read_file(path, schema, skip_corrupt=skip_corrupt, stats=summary.stats):
+            for record in read_file(path, schema, skip_corrupt=skip_corrupt, compression=compression, stats=summary.stats):
                 if limit is not None and summary.records >= limit:
                     return
                 summary.records += 1

@@ -7,6 +7,9 @@ import os
 from typing import IO, Iterable
 
 
+BLOCK_SIZE = 8 << 20  # object stores: few large reads beat many small ones
+
+
 def is_url(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
@@ -47,9 +50,9 @@ def expand_paths(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> l
 
 
 def open_binary(path: str, mode: str = "rb") -> IO[bytes]:
-    """Open a local file or an fsspec URL in binary mode."""
+    """Open a local file or an fsspec URL in binary mode (URLs read in BLOCK_SIZE blocks)."""
     if is_url(path):
-        return _fsspec().open(path, mode).open()
+        return _fsspec().open(path, mode, block_size=BLOCK_SIZE).open()
     return open(path, mode)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -13,27 +12,19 @@ from .errors import RecordError
 from .paths import expand_paths, open_binary
 from .records import RecordSchema, VideoRecord, decode_record, encode_record
 from .shards import ARROW_MAGIC, ShardFile, ShardWriter
+from .report import ReadStats
 from .tfrecord import TFRecordWriter, count_tfrecord, iter_tfrecord
-
-
-@dataclass
-class ReadStats:
-    """Counts kept while reading; with skip_corrupt the skipped records are listed, not fatal."""
-
-    records: int = 0
-    skipped: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def skip(self, error: RecordError) -> None:
-        self.skipped += 1
-        if len(self.errors) < 100:
-            self.errors.append(str(error))
 
 
 def file_format(path: str) -> str:
     """'shard' for Arrow IPC files, 'tfrecord' otherwise (plain or GZIP)."""
     with open_binary(path) as f:
         return "shard" if f.read(6) == ARROW_MAGIC else "tfrecord"
+
+
+def file_size(path: str) -> int:
+    with open_binary(path) as f:
+        return f.seek(0, os.SEEK_END)
 
 
 def resolve_schema(kind: str | RecordSchema, **overrides) -> RecordSchema:
@@ -55,6 +46,7 @@ def read_file(
     *,
     skip_corrupt: bool = False,
     verify_crc: bool = True,
+    compression: str | None = None,
     stats: ReadStats | None = None,
     start: int = 0,
     stop: int | None = None,
@@ -62,9 +54,14 @@ def read_file(
 ) -> Iterator[VideoRecord]:
     """Records `start, start+step, ...` (< stop) of one file. Errors name file, record, offset, field.
 
+    Without skip_corrupt the first bad record raises its RecordError. With it, exactly the intact
+    records come out and `stats` lists each skipped record and unread file tail; a slot reports
+    only the damage at indices it owns, so workers reading one file together count each once.
     For TFRecords, records outside the selection are framed and CRC-checked but not parsed.
     """
-    for _, decode in iter_lazy(path, schema, skip_corrupt=skip_corrupt, verify_crc=verify_crc, stats=stats, start=start, stop=stop, step=step):
+    for _, decode in iter_lazy(
+        path, schema, skip_corrupt=skip_corrupt, verify_crc=verify_crc, compression=compression, stats=stats, start=start, stop=stop, step=step
+    ):
         record = decode()
         if record is not None:
             yield record
@@ -76,53 +73,83 @@ def iter_lazy(
     *,
     skip_corrupt: bool = False,
     verify_crc: bool = True,
+    compression: str | None = None,
     stats: ReadStats | None = None,
     start: int = 0,
     stop: int | None = None,
     step: int = 1,
 ) -> Iterator[tuple[int, Callable[[], VideoRecord | None]]]:
-    """`(index, decode)` per selected record: framed now, parsed only when `decode()` is called.
+    """`(index, decode)` per selected intact record: framed (and CRC-checked) now, parsed only by `decode()`.
 
     A training loader resuming mid-epoch passes over the records it already used without parsing
-    them. `decode()` returns None for a corrupt record when `skip_corrupt` (counted in `stats`).
+    them. `decode()` returns None for a record that fails to parse when `skip_corrupt` (reported in
+    `stats`); framing damage is reported while framing, as `read_file` describes.
     """
     stats = stats if stats is not None else ReadStats()
 
-    def checked(index: int, read: Callable[[], VideoRecord], offset: int | None = None) -> VideoRecord | None:
+    def owned(index: int | None) -> bool:
+        return index is None or (index >= start and (index - start) % step == 0)
+
+    if file_format(path) == "shard":
+        yield from _read_shard(path, schema, skip_corrupt, verify_crc, stats, (start, stop, step), owned)
+        return
+    on_skip = on_stop = None
+    if skip_corrupt:
+        def on_skip(error: RecordError, size: int) -> None:
+            if owned(error.index):
+                stats.skip(error, size)
+
+        def on_stop(error: RecordError, unread: int | None) -> None:
+            if owned(error.index):
+                stats.stop(error, unread)
+
+    def parse(index: int, offset: int, data: bytes) -> VideoRecord | None:
         try:
-            record = read()
-            _check_labels(record, schema, path, index)
+            record = decode_record(data, schema)
         except RecordError as err:
             err = err.located(path=path, index=index, offset=offset)
             if not skip_corrupt:
                 raise err from None
-            stats.skip(err)
+            stats.skip(err, 16 + len(data))
             return None
         stats.records += 1
         return record
 
-    if file_format(path) == "shard":
-        # the memory map stays open while a decode() of it is held (e.g. in a shuffle buffer)
-        shard = ShardFile(path, schema)
-        for index in range(start, len(shard) if stop is None else min(stop, len(shard)), step):
-            yield index, (lambda index=index: checked(index, lambda: shard.record(index)))
-        return
-    frames = iter_tfrecord(path, verify_crc=verify_crc)
-    while True:
-        try:
-            index, offset, data = next(frames)
-        except StopIteration:
-            return
-        except RecordError as err:  # framing errors end the file: nothing after them can be trusted
-            if not skip_corrupt:
-                raise
-            stats.skip(err)
-            return
+    for index, offset, data in iter_tfrecord(path, verify_crc=verify_crc, compression=compression, on_skip=on_skip, on_stop=on_stop):
         if stop is not None and index >= stop:
             return
         if index < start or (index - start) % step:
             continue
-        yield index, (lambda index=index, offset=offset, data=data: checked(index, lambda: decode_record(data, schema), offset))
+        yield index, (lambda index=index, offset=offset, data=data: parse(index, offset, data))
+
+
+def _read_shard(path: str, schema: RecordSchema, skip_corrupt: bool, verify: bool, stats: ReadStats, rows: tuple[int, int | None, int], owned):
+    """`(index, decode)` per selected row; the memory map stays open while a `decode` of it is held
+    (e.g. in a shuffle buffer) and closes when the last one is dropped."""
+    try:
+        shard = ShardFile(path, schema, verify=verify, row_checks=rows[2] > 1)
+    except RecordError as err:
+        if not skip_corrupt or err.field in schema.feature_names + schema.sparse_features:
+            raise  # a schema mismatch is a configuration error, not damage
+        if owned(0):
+            stats.stop(err.located(path=path, index=0, offset=0), file_size(path))
+        return
+
+    def parse(index: int) -> VideoRecord | None:
+        try:
+            record = shard.record(index)
+            _check_labels(record, schema, path, index)
+        except RecordError as err:
+            if not skip_corrupt:
+                raise
+            stats.skip(err.located(path=path, index=index))
+            return None
+        stats.records += 1
+        return record
+
+    start, stop, step = rows
+    for index in range(start, len(shard) if stop is None else min(stop, len(shard)), step):
+        yield index, (lambda index=index: parse(index))
 
 
 def read_records(
@@ -131,6 +158,7 @@ def read_records(
     *,
     skip_corrupt: bool = False,
     verify_crc: bool = True,
+    compression: str | None = None,
     stats: ReadStats | None = None,
     **schema_overrides,
 ) -> Iterator[VideoRecord]:
@@ -138,10 +166,11 @@ def read_records(
 
     `kind` is "video", "frame" or "segment", or a full RecordSchema; keyword overrides such as
     `feature_names=("rgb",)`, `feature_sizes=(1024,)` or `num_classes=4716` adjust the schema.
+    `compression` ("auto", "gzip", "none") forces how TFRecords are read.
     """
     schema = resolve_schema(kind, **schema_overrides)
     for path in expand_paths(paths):
-        yield from read_file(path, schema, skip_corrupt=skip_corrupt, verify_crc=verify_crc, stats=stats)
+        yield from read_file(path, schema, skip_corrupt=skip_corrupt, verify_crc=verify_crc, compression=compression, stats=stats)
 
 
 class RecordWriter:
@@ -186,6 +215,7 @@ def write_records(path: str | os.PathLike, records: Iterable[VideoRecord], kind:
 
 
 def count_records(path: str) -> int:
+    """Records in a file (TFRecords: those that can be framed, up to any damage that ends the file)."""
     if file_format(path) == "shard":
         shard = ShardFile(path)
         try:

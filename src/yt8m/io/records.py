@@ -143,7 +143,11 @@ def _context_id(features, schema: RecordSchema) -> str:
 def _labels(features, schema: RecordSchema) -> np.ndarray:
     if schema.labels_key not in features:
         return np.zeros(0, dtype=np.int64)
-    labels = np.asarray(features[schema.labels_key].int64_list.value, dtype=np.int64)
+    feature = features[schema.labels_key]
+    kind = feature.WhichOneof("kind")
+    if kind not in ("int64_list", None):  # None: an empty Feature, i.e. no labels
+        raise RecordError(f"labels are stored as {kind}, the official format uses int64_list", field=schema.labels_key)
+    labels = np.asarray(feature.int64_list.value, dtype=np.int64)
     if labels.size:
         bad = (labels < 0) | (labels >= schema.num_classes) if schema.num_classes else labels < 0
         if bad.any():

@@ -5,6 +5,14 @@ One row per video. Columns: `id` (string), `labels` (list<int32>), `num_frames` 
 bytes) or a `fixed_size_list<float32>` per video-level feature, the segment fields as lists, and
 per sparse feature `<name>_ids`, `<name>_scores`, `<name>_offsets`. The schema metadata records the
 kind, feature names and sizes. Reading slices the mapped buffers: no copy, no parse.
+
+Format 2 adds checksums, checked on every read, so a damaged shard gives a RecordError (or,
+skipping, loses only the damaged rows) and never a record that differs from the one written:
+`crc32c`, a CRC32C per row over everything its record holds, and `batch_crc32c`, one CRC32C over
+all columns of its record batch. A reader that takes whole batches checks the batch checksum
+(a few hash calls per batch) and falls back to the row checksums only in a damaged batch; one that
+takes every k-th row (loader slots) checks the rows it takes. Each record batch is validated before use. Shards can be
+read from fsspec URLs (large block reads); local ones are memory-mapped.
 """
 
 from __future__ import annotations
@@ -17,11 +25,16 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
+import google_crc32c
+
 from .errors import RecordError
+from .paths import BLOCK_SIZE, is_url, open_binary
 from .records import SEGMENT_FIELDS, RecordSchema, SparseFrames, VideoRecord
 
 ARROW_MAGIC = b"ARROW1"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+CHECKSUM = "crc32c"  # per row
+BATCH_CHECKSUM = "batch_crc32c"  # per record batch (repeated on each row): one hash call per column, not per row
 _META = "yt8m"
 
 
@@ -42,6 +55,7 @@ def arrow_schema(schema: RecordSchema) -> pa.Schema:
                 pa.field(f"{name}_scores", pa.list_(pa.float32())),
                 pa.field(f"{name}_offsets", pa.list_(pa.int64())),
             ]
+    fields += [pa.field(CHECKSUM, pa.uint32()), pa.field(BATCH_CHECKSUM, pa.uint32())]
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": schema.kind,
@@ -55,18 +69,60 @@ def arrow_schema(schema: RecordSchema) -> pa.Schema:
 
 def shard_schema(path: str) -> RecordSchema:
     """The RecordSchema a shard was written with."""
-    with pa.memory_map(path, "r") as source:
-        meta = pa.ipc.open_file(source).schema.metadata or {}
+    source = _open_source(path)
+    try:
+        return _stored_schema(_open_reader(source, path), path)
+    finally:
+        source.close()
+
+
+_ARROW_ERRORS = (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, OSError, UnicodeDecodeError)
+
+
+def _open_source(path: str):
+    """A memory map for local files; an fsspec file with large block reads behind a URL."""
+    if is_url(path):
+        return pa.PythonFile(open_binary(path), mode="r")
+    return pa.memory_map(path, "r")
+
+
+def _open_reader(source, path: str) -> pa.ipc.RecordBatchFileReader:
+    try:
+        return pa.ipc.open_file(source)
+    except _ARROW_ERRORS as exc:
+        raise RecordError(f"not a readable Arrow IPC file ({type(exc).__name__}: {exc})", path=path, field="arrow") from None
+
+
+def _stored_schema(reader: pa.ipc.RecordBatchFileReader, path: str) -> RecordSchema:
+    meta = reader.schema.metadata or {}
     if _META.encode() not in meta:
-        raise RecordError("Arrow file without yt8m metadata (not written by yt8m convert)", path=path)
-    info = json.loads(meta[_META.encode()])
-    return RecordSchema(
-        kind=info["kind"],
-        feature_names=tuple(info["feature_names"]),
-        feature_sizes=tuple(info["feature_sizes"]),
-        sparse_features=tuple(info.get("sparse_features", ())),
-        num_classes=info.get("num_classes"),
-    )
+        raise RecordError("Arrow file without yt8m metadata (not written by yt8m convert)", path=path, field="arrow")
+    try:
+        info = json.loads(meta[_META.encode()])
+        return RecordSchema(
+            kind=info["kind"],
+            feature_names=tuple(info["feature_names"]),
+            feature_sizes=tuple(int(s) for s in info["feature_sizes"]),
+            sparse_features=tuple(info.get("sparse_features", ())),
+            num_classes=info.get("num_classes"),
+        )
+    except _ARROW_ERRORS + (json.JSONDecodeError,) as exc:
+        raise RecordError(f"damaged yt8m metadata ({type(exc).__name__}: {exc})", path=path, field="arrow") from None
+
+
+def _lists_of(schema: RecordSchema) -> list[str]:
+    return list(SEGMENT_FIELDS) + [f"{n}_{p}" for n in schema.sparse_features for p in ("ids", "scores", "offsets")] if schema.frame_level else []
+
+
+def row_checksum(id_bytes: bytes, labels: np.ndarray, features: list, lists: list) -> int:
+    """CRC32C over one row as stored: id, int32 labels, feature bytes, then each list (None marked)."""
+    extend = google_crc32c.extend
+    crc = extend(google_crc32c.value(id_bytes), labels)
+    for value in features:
+        crc = extend(crc, value)
+    for value in lists:
+        crc = extend(crc, b"\x00") if value is None else extend(extend(crc, b"\x01"), value)
+    return crc
 
 
 class ShardWriter:
@@ -92,24 +148,40 @@ class ShardWriter:
         if not self._rows:
             return
         rows, schema = self._rows, self.schema
+        labels = [np.asarray(r.labels, np.int32) for r in rows]
         cols: dict[str, pa.Array] = {
             "id": pa.array([r.id for r in rows], pa.string()),
-            "labels": pa.array([np.asarray(r.labels, np.int32) for r in rows], pa.list_(pa.int32())),
+            "labels": pa.array(labels, pa.list_(pa.int32())),
             "num_frames": pa.array([r.num_frames for r in rows], pa.int32()),
         }
+        features = {}
         for name, size in zip(schema.feature_names, schema.feature_sizes):
             if schema.frame_level:
-                cols[name] = pa.array([np.ascontiguousarray(r.features[name], np.uint8).tobytes() for r in rows], pa.large_binary())
+                features[name] = [np.ascontiguousarray(r.features[name], np.uint8).reshape(-1) for r in rows]
+                cols[name] = pa.array([f.tobytes() for f in features[name]], pa.large_binary())
             else:
-                flat = np.stack([np.asarray(r.features[name], np.float32) for r in rows]).reshape(-1)
-                cols[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat), size)
+                flat = np.stack([np.asarray(r.features[name], np.float32) for r in rows])
+                features[name] = list(flat)
+                cols[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), size)
+        lists: dict[str, list] = {}
         if schema.frame_level:
-            for key, typ in zip(SEGMENT_FIELDS, (pa.int64(), pa.int64(), pa.int32(), pa.float32())):
-                cols[key] = pa.array([getattr(r, key) for r in rows], pa.list_(typ))
+            for key, dtype in zip(SEGMENT_FIELDS, (np.int64, np.int64, np.int32, np.float32)):
+                lists[key] = [None if getattr(r, key) is None else np.asarray(getattr(r, key), dtype) for r in rows]
             for name in schema.sparse_features:
-                cols[f"{name}_ids"] = pa.array([r.sparse[name].ids for r in rows], pa.list_(pa.int32()))
-                cols[f"{name}_scores"] = pa.array([r.sparse[name].scores for r in rows], pa.list_(pa.float32()))
-                cols[f"{name}_offsets"] = pa.array([r.sparse[name].offsets for r in rows], pa.list_(pa.int64()))
+                for part, dtype in (("ids", np.int32), ("scores", np.float32), ("offsets", np.int64)):
+                    lists[f"{name}_{part}"] = [np.asarray(getattr(r.sparse[name], part), dtype) for r in rows]
+            for key, values in lists.items():
+                cols[key] = pa.array(values, self._arrow_schema.field(key).type)
+        cols[CHECKSUM] = pa.array(
+            [
+                row_checksum(r.id.encode("utf-8"), labels[i], [features[n][i] for n in schema.feature_names], [lists[k][i] for k in lists])
+                for i, r in enumerate(rows)
+            ],
+            pa.uint32(),
+        )
+        names = [f.name for f in self._arrow_schema if f.name != BATCH_CHECKSUM]
+        digest = _Batch(pa.RecordBatch.from_arrays([cols[n] for n in names], names=names), schema).digest()
+        cols[BATCH_CHECKSUM] = pa.array(np.full(len(rows), digest, np.uint32), pa.uint32())
         batch = pa.record_batch([cols[f.name] for f in self._arrow_schema], schema=self._arrow_schema)
         self._writer.write_batch(batch)
         self._rows = []
@@ -140,15 +212,21 @@ def _list_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Batch:
-    """Numpy views of one record batch's columns."""
+    """Numpy views of all of one record batch's columns (validated first: offsets inside their buffers)."""
 
-    def __init__(self, batch: pa.RecordBatch, schema: RecordSchema) -> None:
+    def __init__(self, batch: pa.RecordBatch, stored: RecordSchema) -> None:
+        batch.validate(full=True)
         self.ids = batch.column("id").to_pylist()
+        id_buffers = batch.column("id").buffers()
+        self.id_bytes = (
+            np.frombuffer(id_buffers[1], np.int32, count=batch.num_rows + 1),
+            np.frombuffer(id_buffers[2], np.uint8) if id_buffers[2] is not None else np.zeros(0, np.uint8),
+        )
         self.label_offsets, self.label_values = _list_parts(batch.column("labels"))
         self.features = {}
-        for name in schema.feature_names:
+        for name in stored.feature_names:
             col = batch.column(name)
-            if schema.frame_level:
+            if stored.frame_level:
                 buffers = col.buffers()
                 offsets = np.frombuffer(buffers[1], dtype=np.int64, count=len(col) + 1 + col.offset)[col.offset:]
                 data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
@@ -156,33 +234,81 @@ class _Batch:
             else:
                 self.features[name] = col.values.to_numpy().reshape(len(col), -1)
         self.lists = {}
-        if schema.frame_level:
-            names = list(SEGMENT_FIELDS) + [f"{n}_{p}" for n in schema.sparse_features for p in ("ids", "scores", "offsets")]
-            for key in names:
-                col = batch.column(key)
-                self.lists[key] = (col.is_valid().to_numpy(zero_copy_only=False), *_list_parts(col))
+        for key in _lists_of(stored):
+            col = batch.column(key)
+            self.lists[key] = (col.is_valid().to_numpy(zero_copy_only=False), *_list_parts(col))
+        self.checksums = batch.column(CHECKSUM).to_numpy() if CHECKSUM in batch.schema.names else None  # format 1: none
+        names = batch.schema.names
+        self.expected_digest = int(batch.column(BATCH_CHECKSUM)[0].as_py()) if BATCH_CHECKSUM in names and batch.num_rows else None
+        self.intact: bool | None = None  # batch checksum verified (None: not yet)
+
+    def digest(self) -> int:
+        """CRC32C over every column's used bytes (the writer computes it from these same views)."""
+        extend = google_crc32c.extend
+        offsets, data = self.id_bytes
+        crc = extend(extend(0, offsets), data[offsets[0] : offsets[-1]])
+        crc = extend(extend(crc, self.label_offsets), self.label_values)
+        for value in self.features.values():
+            if isinstance(value, tuple):
+                offsets, data = value
+                crc = extend(extend(crc, offsets), data[offsets[0] : offsets[-1]])
+            else:
+                crc = extend(crc, np.ascontiguousarray(value))
+        for valid, offsets, values in self.lists.values():
+            crc = extend(extend(extend(crc, valid.view(np.uint8)), offsets), values)
+        return extend(crc, self.checksums) if self.checksums is not None else crc
+
+    def list_value(self, key: str, row: int) -> np.ndarray | None:
+        valid, offsets, values = self.lists[key]
+        return values[offsets[row] : offsets[row + 1]] if valid[row] else None
 
 
 class ShardFile:
-    """Random access to the records of one shard (memory-mapped)."""
+    """Random access to the records of one shard (memory-mapped, or read through fsspec)."""
 
-    def __init__(self, path: str, schema: RecordSchema | None = None) -> None:
-        self.path = path
-        stored = shard_schema(path)
-        self.schema = stored if schema is None else _compatible(stored, schema, path)
-        self._source = pa.memory_map(path, "r")
-        self._reader = pa.ipc.open_file(self._source)
-        self._starts = [0]
-        for i in range(self._reader.num_record_batches):
-            self._starts.append(self._starts[-1] + self._reader.get_batch(i).num_rows)
+    def __init__(self, path: str, schema: RecordSchema | None = None, *, verify: bool = True, row_checks: bool = False) -> None:
+        """`verify=False` skips the checksums (not the structural checks); `row_checks=True` checks
+        each row read on its own instead of whole batches (for readers that take every k-th row)."""
+        self.path, self.verify, self.row_checks = path, verify, row_checks
+        self._source = _open_source(path)
+        try:
+            self._reader = _open_reader(self._source, path)
+            self.stored = _stored_schema(self._reader, path)
+            self.schema = self.stored if schema is None else _compatible(self.stored, schema, path)
+            self._frame_level = self.stored.frame_level
+            self._wanted = list(zip(self.schema.feature_names, self.schema.feature_sizes))
+            self._starts = [0]
+            for i in range(self._reader.num_record_batches):
+                self._starts.append(self._starts[-1] + self._batch_rows(i))
+        except BaseException:
+            self._source.close()
+            raise
         self._cache: tuple[int, _Batch] | None = None
+
+    def _batch_rows(self, b: int) -> int:
+        try:
+            return self._reader.get_batch(b).num_rows
+        except _ARROW_ERRORS as exc:
+            raise RecordError(f"record batch {b} unreadable ({type(exc).__name__}: {exc})", path=self.path, field="arrow") from None
 
     def __len__(self) -> int:
         return self._starts[-1]
 
+    def _batch_intact(self, batch: _Batch) -> bool:
+        """Whether the batch checksum vouches for all its rows (only for readers of whole batches)."""
+        if self.row_checks or batch.expected_digest is None:
+            return False
+        if batch.intact is None:
+            batch.intact = batch.digest() == batch.expected_digest
+        return batch.intact
+
     def _batch(self, b: int) -> _Batch:
         if self._cache is None or self._cache[0] != b:
-            self._cache = (b, _Batch(self._reader.get_batch(b), self.schema))
+            try:
+                batch = _Batch(self._reader.get_batch(b), self.stored)
+            except _ARROW_ERRORS as exc:
+                raise RecordError(f"record batch {b} damaged ({type(exc).__name__}: {exc})", path=self.path, index=self._starts[b], field="arrow") from None
+            self._cache = (b, batch)
         return self._cache[1]
 
     def record(self, index: int) -> VideoRecord:
@@ -191,22 +317,33 @@ class ShardFile:
         b = bisect_right(self._starts, index) - 1
         batch, row = self._batch(b), index - self._starts[b]
         schema = self.schema
-        labels = batch.label_values[batch.label_offsets[row] : batch.label_offsets[row + 1]].astype(np.int64)
-        features = {}
-        for name, size in zip(schema.feature_names, schema.feature_sizes):
-            if schema.frame_level:
-                offsets, data = batch.features[name]
-                features[name] = data[offsets[row] : offsets[row + 1]].reshape(-1, size)
-            else:
-                features[name] = batch.features[name][row]
-        record = VideoRecord(batch.ids[row], labels, features)
-        if schema.frame_level:
+        labels = batch.label_values[batch.label_offsets[row] : batch.label_offsets[row + 1]]
+        frame_level = self._frame_level
+        if frame_level:
+            parts = {}
+            for name, (offsets, data) in batch.features.items():
+                parts[name] = data[offsets[row] : offsets[row + 1]]
+            lists = {key: batch.list_value(key, row) for key in batch.lists}
+        else:
+            parts = {name: matrix[row] for name, matrix in batch.features.items()}
             lists = {}
-            for key, (valid, offsets, values) in batch.lists.items():
-                lists[key] = values[offsets[row] : offsets[row + 1]] if valid[row] else None
+        if self.verify and batch.checksums is not None and not self._batch_intact(batch):
+            if row_checksum(batch.ids[row].encode("utf-8"), labels, parts.values(), lists.values()) != int(batch.checksums[row]):
+                raise RecordError("row checksum mismatch (the shard is damaged)", path=self.path, index=index, field=CHECKSUM)
+        features = {}
+        for name, size in self._wanted:
+            value = parts[name]
+            if frame_level:
+                if value.size % size:
+                    raise RecordError(f"{value.size} bytes, not a whole number of {size}-byte frames", path=self.path, index=index, field=name)
+                value = value.reshape(-1, size)
+            features[name] = value
+        record = VideoRecord(batch.ids[row], labels.astype(np.int64), features)
+        if frame_level:
             if lists["segment_start_times"] is not None:
                 for key in SEGMENT_FIELDS:
-                    setattr(record, key, lists[key].astype(np.int64) if key != "segment_scores" else lists[key])
+                    value = lists[key]
+                    setattr(record, key, value.astype(np.int64) if key != "segment_scores" and value is not None else value)
             for name in schema.sparse_features:
                 record.sparse[name] = SparseFrames(lists[f"{name}_ids"], lists[f"{name}_scores"], lists[f"{name}_offsets"])
         return record
@@ -242,10 +379,3 @@ def _compatible(stored: RecordSchema, wanted: RecordSchema, path: str) -> Record
         sparse_features=wanted.sparse_features,
         num_classes=wanted.num_classes,
     )
-
-
-def is_shard(path: str) -> bool:
-    from .paths import open_binary
-
-    with open_binary(path) as f:
-        return f.read(6) == ARROW_MAGIC

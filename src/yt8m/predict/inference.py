@@ -6,7 +6,8 @@ from typing import Iterator
 
 import torch
 
-from ..data.loader import DataConfig, VideoDataset
+from ..data.loader import DataConfig, VideoDataset, tally_read_stats
+from ..io.report import ReadStats
 from ..train.distributed import autocast
 
 
@@ -22,16 +23,18 @@ def iterate_predictions(
     rank: int = 0,
     world_size: int = 1,
     outputs: tuple[str, ...] = (),
+    read_stats: ReadStats | None = None,
 ) -> Iterator[dict]:
     """Yield per-batch dicts: ids, predictions [B, C] (numpy), labels [B, C], label_weights, extra outputs.
 
     Reads every video once in file order (no sampling, no shuffling); memory stays one batch.
+    `read_stats`, if given, receives the records read and skipped.
     """
     device = torch.device(device)
     was_training = model.training
     model.eval()
     dataset = VideoDataset(paths, data.for_evaluation(), rank=rank, world_size=world_size)
-    batches = iter(dataset)
+    batches = tally_read_stats(dataset, read_stats if read_stats is not None else ReadStats())
     seen = 0
     try:
         for batch in batches:

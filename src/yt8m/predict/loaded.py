@@ -65,10 +65,10 @@ class LoadedModel:
         scores = self.model(batch["features"].to(self.device), batch["num_frames"].to(self.device))["predictions"].float().cpu().numpy()
         yield from zip(batch["ids"], scores)
 
-    def predict_files(self, paths, *, batch_size: int | None = None, outputs: Sequence[str] = ()) -> Iterator[dict]:
+    def predict_files(self, paths, *, batch_size: int | None = None, outputs: Sequence[str] = (), read_stats=None) -> Iterator[dict]:
         """Per-batch dicts (ids, predictions, labels, ...) over data files, streaming."""
         data = self.data if batch_size is None else self.data.__class__(**{**self.data.__dict__, "batch_size": batch_size})
-        return iterate_predictions(self.model, paths, data, device=self.device, outputs=tuple(outputs))
+        return iterate_predictions(self.model, paths, data, device=self.device, outputs=tuple(outputs), read_stats=read_stats)
 
 
 def load_model(path: str | Path, *, device: str = "auto"):

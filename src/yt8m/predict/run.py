@@ -12,6 +12,7 @@ import numpy as np
 
 from ..io.detect import detect_schema
 from ..io.paths import expand_paths
+from ..io.report import ReadStats
 from .loaded import LoadedModel, load_model
 from .writers import PredictionWriter
 
@@ -19,7 +20,7 @@ from .writers import PredictionWriter
 def check_data_matches(model: LoadedModel, files: list[str]) -> None:
     """Fail clearly when the data's kind or feature sizes differ from what the model was trained on."""
     data = model.data
-    found = detect_schema(files[0], num_classes=data.num_classes)
+    found = detect_schema(files, num_classes=data.num_classes)
     if found.frame_level != data.frame_level:
         raise ValueError(
             f"{files[0]} holds {found.kind}-level records but the model was trained on {data.kind}-level data"
@@ -53,10 +54,11 @@ def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top
     names = find_vocabulary(files, vocabulary)
     start = time.perf_counter()
     with PredictionWriter(out, format=format, top_k=top_k, class_names=names) as writer:
-        for batch in model.predict_files(files, batch_size=batch_size):
+        read_stats = ReadStats()
+        for batch in model.predict_files(files, batch_size=batch_size, read_stats=read_stats):
             writer.write(batch["ids"], batch["predictions"])
     seconds = time.perf_counter() - start
-    return {"videos": writer.count, "out": str(out), "seconds": seconds, "ms_per_video": 1000 * seconds / max(writer.count, 1)}
+    return {"videos": writer.count, "out": str(out), "seconds": seconds, "ms_per_video": 1000 * seconds / max(writer.count, 1), "read": read_stats.as_dict(), "read_summary": read_stats.summary_line()}
 
 
 def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", segments: bool = False) -> dict:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.loader import DataConfig, VideoDataset
+from ..data.loader import DataConfig, VideoDataset, tally_read_stats
+from ..io.report import ReadStats
 from ..models.registry import create_model, model_entry
 from .config import ExperimentConfig
 
@@ -34,7 +35,7 @@ def fit_model_features(model: torch.nn.Module, train_paths, data: DataConfig) ->
     `features.fit_max_videos` caps how many). Every rank fits on the same videos, so all agree."""
     if not getattr(model, "requires_fitting", False):
         return
-    loader = VideoDataset(train_paths, data.for_evaluation(), rank=0, world_size=1)
+    loader = tally_read_stats(VideoDataset(train_paths, data.for_evaluation(), rank=0, world_size=1), ReadStats())
     model.fit_features((b["features"], b["num_frames"]) for b in loader)
 
 

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.loader import VideoDataset, loader_for
+from ..data.loader import VideoDataset, gather_read_stats, loader_for
+from ..io.report import ReadStats
 from ..io.paths import expand_paths
 from ..models.layers.heads import init_output_bias
 from ..progress import Progress
@@ -61,6 +62,7 @@ class TrainResult:
     best_gap: float | None
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
+    read_stats: ReadStats = field(default_factory=ReadStats)  # training records read / skipped, all ranks
 
 
 @dataclass
@@ -260,6 +262,7 @@ class _Run:
         self.stopped_early = False
         self.last_metrics: dict = {}
         self.last_checkpoint: Path | None = None
+        self.read_stats = ReadStats()  # every training batch's read accounting (all workers), summed
 
     # -- set up -----------------------------------------------------------------------------------
 
@@ -329,13 +332,14 @@ class _Run:
     def train_epoch(self) -> None:
         """The rest of the current epoch, from the batch the loop state points at."""
         self.dataset.set_position(self.state.epoch, self.state.batch_in_epoch)
-        batches = iter(loader_for(self.dataset, pin_memory=self.device.type == "cuda"))
+        loader = loader_for(self.dataset, pin_memory=self.device.type == "cuda")
+        batches = iter(loader)
         join = contextlib.nullcontext()
         if self.world_size > 1:
             from torch.distributed.algorithms.join import Join
 
             join = Join([self.net])
-        with join:
+        with join, _merged_on_exit(self.read_stats, loader.read_stats):
             while not self._finished():
                 wait_start = time.perf_counter()
                 batch = next(batches, None)
@@ -460,13 +464,14 @@ class _Run:
         state = self.state
         if self.is_main and (self.last_checkpoint is None or self.last_checkpoint.name != f"step_{state.step:08d}"):
             self.checkpoint()
+        self.read_stats = gather_read_stats(self.read_stats)  # all ranks
         barrier()
         self.logger.close()
         best = state.best_gap if state.best_gap >= 0 else None
         if self.is_main:
-            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint)}
+            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint), "read": self.read_stats.as_dict()}
             write_text_atomic(self.run_dir / "train_summary.json", json.dumps(summary, indent=2))
-        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early)
+        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early, self.read_stats)
 
 
 def train(
@@ -503,3 +508,12 @@ def train(
     if resume_from is not None:
         run.resume(resume_from)
     return run.run(resumed=resume_from is not None)
+
+
+@contextlib.contextmanager
+def _merged_on_exit(total: ReadStats, part: ReadStats):
+    """Add an epoch's read accounting to the run's, however the epoch ends."""
+    try:
+        yield
+    finally:
+        total.merge(part)
