@@ -92,8 +92,9 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Max over valid frames: [B, T, D], [B, T] -> [B, D]."""
-    return x.masked_fill(~mask[..., None], float("-inf")).amax(1).clamp(min=torch.finfo(x.dtype).min)
+    """Max over valid frames: [B, T, D], [B, T] -> [B, D]; a video without frames gives 0 (as its mean)."""
+    pooled = x.masked_fill(~mask[..., None], float("-inf")).amax(1)
+    return torch.where(mask.any(1, keepdim=True), pooled, torch.zeros_like(pooled))
 
 
 __all__ = ["VideoModel", "L2Linear", "frame_mask", "l2_normalize", "masked_mean", "masked_max", "F"]
