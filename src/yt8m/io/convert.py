@@ -1,7 +1,7 @@
 """`yt8m convert`: TFRecords -> Arrow shards, one output shard per input file, in parallel.
 
 Resumable: a finished shard (present under its final name) is never rewritten; shards are written
-to a temp name and renamed, so a half-written one never appears. Progress and a summary via rich.
+to a temp name and renamed, so a half-written one never appears. Progress (yt8m.progress) and a summary.
 """
 
 from __future__ import annotations
@@ -74,10 +74,9 @@ def convert(
         else:
             todo.append((path, out_path))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from ..progress import Progress
 
-    with Progress(TextColumn("converting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress) as bar:
-        task = bar.add_task("convert", total=len(todo))
+    with Progress("convert", total=len(todo), unit="files", enabled=progress) as bar:
         with ProcessPoolExecutor(workers) if workers > 1 else _InlineExecutor() as pool:
             futures = {pool.submit(convert_file, path, out, schema, skip_corrupt): (path, out) for path, out in todo}
             for future in as_completed(futures):
@@ -87,7 +86,7 @@ def convert(
                 summary.records += records
                 summary.skipped_records += skipped
                 summary.errors.extend(errors)
-                bar.advance(task)
+                bar.advance(1, records=f"{summary.records:,}")
     for path, out in todo:
         summary.input_bytes += os.path.getsize(path) if os.path.exists(path) else 0
     summary.output_bytes = sum(os.path.getsize(p) for p in summary.outputs if os.path.exists(p))
