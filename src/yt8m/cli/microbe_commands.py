@@ -34,7 +34,7 @@ def _overrides(items: List[str]) -> dict:
 
 @microbe_app.command("run")
 def run(
-    config: Path = typer.Argument(..., help="YAML config (see configs/microbe*.yaml)"),
+    config: Path = typer.Argument(..., help="YAML config file, or a shipped one's name (microbe_frame, microbe_video)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="model directory (overrides the config's)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="'sync', 'local' or a Dask scheduler address"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="LocalCluster worker processes"),
@@ -45,7 +45,9 @@ def run(
     from ..microbe import MicrobeConfig, run_microbe
 
     try:
-        cfg = MicrobeConfig.from_yaml(config)
+        from ..shipped_configs import resolve_config
+
+        cfg = MicrobeConfig.from_yaml(resolve_config(config))
         changes = _overrides(overrides)
         if output is not None:
             changes["output"] = str(output)
