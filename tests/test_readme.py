@@ -2,9 +2,10 @@
 
 The commands are parsed from README.md (the ```bash blocks of its Usage section), so the test fails
 when the README drifts from the CLI. They run in a fresh folder (no configs/ there: config paths
-resolve to the shipped configs). Only the data size changes: `--preset small` becomes a few dozen
-short videos, and training stops after a few steps. Skipped: `torchrun` (it starts one process per
-GPU and its `...` stand for the user's data).
+resolve to the shipped configs). Only the amount of work changes: `--preset small` becomes a few
+dozen short videos, training stops after 3 steps (reading in-process), MiCRObE mines 40 examples
+in one process. Skipped: `torchrun` (it starts one process per GPU and its `...` stand for the
+user's data).
 """
 
 from __future__ import annotations
