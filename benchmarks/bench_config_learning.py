@@ -35,6 +35,7 @@ from benchmarks.sequence_world import SequenceWorld, write_world  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MARGIN = 0.05  # GAP above the better baseline that counts as learning
+MIN_SEEDS = 3  # fewer seeds give no verdict
 # A few hundred steps: learning rates below these floors are raised to them (the check may change
 # the lr). RMSProp's floor is lower: PyTorch's RMSprop starts its average of g² at 0, so its first
 # steps are ~10x the learning rate (TF starts it at 1); at 0.01 it wrecks BoF's 4096-wide layers.
@@ -149,8 +150,8 @@ def job_order(names: list[str], world: SequenceWorld, args) -> list[tuple[int, s
 
 def verdict(gains: np.ndarray) -> str:
     """'learns' / 'stays near chance' / 'not resolved' from the per-seed gains over the better baseline."""
-    if len(gains) < 2:
-        return "not resolved (1 seed)" if len(gains) else "not run"
+    if len(gains) < MIN_SEEDS:
+        return f"not resolved ({len(gains)} of {MIN_SEEDS} seeds)" if len(gains) else "not run"
     mean = float(gains.mean())
     se = float(gains.std(ddof=1) / np.sqrt(len(gains)))
     if mean - 2 * se > MARGIN:
@@ -217,7 +218,8 @@ def main() -> None:
         f"TFRecords (video-level configs read the mean of the dequantized frames). Each config as shipped with only the data "
         f"shape, batch size {args.batch_size}, {args.epochs} epochs and learning rate max(shipped, floor: {floors}) changed (loader workers off: they change who reads, not what is learned); "
         f"up to {args.seeds} seeds (data and training seed; the `seeds` column says how many finished), mean ± standard error. "
-        f"This invocation: {total / 60:.1f} min; per-config training times in the table.\n\n"
+        f"Training time over all results: {sum(r['seconds'] for rs in results.values() for r in rs) / 60:.1f} min "
+        f"(results are kept per config and seed; this invocation {total / 60:.1f} min).\n\n"
         f"Baselines (held-out GAP / Hit@1): chance {mean_se([b['chance_gap'] for b in base.values()])} / {mean_se([b['chance_hit1'] for b in base.values()])}; "
         f"constant predictor (training label frequencies) {mean_se([b['constant_gap'] for b in base.values()])} / {mean_se([b['constant_hit1'] for b in base.values()])}.\n"
         f"Gain = GAP − the better baseline of the same seed. Verdict: `learns` when gain − 2 SE > {MARGIN}, `stays near chance` "
@@ -227,7 +229,7 @@ def main() -> None:
         + (f"Every config learns ({len(names)} of {len(names)})." if not near else f"Not learning or not resolved: {', '.join(near)}.")
     )
     command = "python benchmarks/bench_config_learning.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != parser.get_default(k)
+        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != parser.get_default(k) and k != "time_limit"
     )
     write_section("config_learning", "Shipped configs learn on data that is not our synthetic world (issue 10)", command, body)
     print(body)
