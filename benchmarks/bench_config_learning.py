@@ -231,7 +231,7 @@ def main() -> None:
     command = "python benchmarks/bench_config_learning.py" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != parser.get_default(k) and k != "time_limit"
     )
-    write_section("config_learning", "Shipped configs learn on data that is not our synthetic world (issue 10)", command, body)
+    write_section("config_learning", "Do the shipped configs learn on data that is not our synthetic world? (issue 10)", command, body)
     print(body)
 
 
