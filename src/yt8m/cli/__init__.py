@@ -10,6 +10,7 @@ from . import model_commands  # noqa: F401,E402  (models)
 from . import synth_commands  # noqa: F401,E402  (synth)
 from . import microbe_commands  # noqa: F401,E402  (microbe run, eval, predict, recovery)
 from . import config_commands  # noqa: F401,E402  (config show)
+from . import configs_commands  # noqa: F401,E402  (configs, configs copy)
 
 __all__ = ["app", "main"]
 

@@ -17,7 +17,7 @@ app.add_typer(microbe_app, name="microbe")
 
 @microbe_app.command("run")
 def run(
-    config: Path = typer.Argument(..., help="YAML config (see configs/microbe*.yaml)"),
+    config: Path = typer.Argument(..., help="YAML config file, or a shipped one's name (microbe_frame, microbe_video)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="model directory (overrides the config's)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="'sync', 'local' or a Dask scheduler address"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="LocalCluster worker processes"),
@@ -29,7 +29,9 @@ def run(
     from ..typed_config import parse_overrides
 
     try:
-        cfg = MicrobeConfig.from_yaml(config)
+        from ..shipped_configs import resolve_config
+
+        cfg = MicrobeConfig.from_yaml(resolve_config(config))
         changes = parse_overrides(overrides, example="mining.examples=500")
         if output is not None:
             changes["output"] = str(output)

@@ -21,7 +21,7 @@ def _message(exc: Exception) -> str:
 
 @app.command()
 def train(
-    config: Optional[Path] = typer.Argument(None, help="YAML config (see configs/); omitted: defaults, or the run's own with --resume"),
+    config: Optional[Path] = typer.Argument(None, help="YAML config file, or a shipped config's name (`yt8m configs`); omitted: defaults, or the run's own with --resume"),
     train_data: Optional[str] = typer.Option(None, "--train-data", help="training files or glob (TFRecords or shards); a resume uses the run's own"),
     eval_data: Optional[str] = typer.Option(None, "--eval-data", help="validation files or glob; a resume uses the run's own"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory (checkpoints, logs)"),
@@ -43,7 +43,9 @@ def train(
                 raise FileNotFoundError(f"--resume: {out} holds no run (config.json missing)")
             cfg = config_from_dict(apply_overrides(json.loads((out / "config.json").read_text()), settings))
         else:
-            cfg = load_config(config, settings)
+            from ..shipped_configs import resolve_config
+
+            cfg = load_config(resolve_config(config) if config is not None else None, settings)
         if init_from or init_exclude:
             train_section = dataclasses.replace(cfg.train, init_from=init_from or cfg.train.init_from, init_exclude=tuple(init_exclude) or cfg.train.init_exclude)
             cfg = dataclasses.replace(cfg, train=train_section)
@@ -61,21 +63,24 @@ def train(
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="checkpoint or run directory (its best, else latest, checkpoint)"),
     data: str = typer.Option(..., "--data", help="labeled files or glob"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="where to write metrics.json and per_class_ap.csv (default: beside the checkpoint)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="where to write metrics.json and per_class_ap.csv (default: CHECKPOINT/eval/<data set name>/)"),
     batch_size: int = typer.Option(256, help="videos per batch"),
     vocabulary: Optional[str] = typer.Option(None, help="vocabulary.csv for class names (default: found beside the data)"),
-    segments: bool = typer.Option(False, "--segments", help="score rated 5-second segments (segment-rated data)"),
+    segments: bool = typer.Option(False, "--segments", help="segment-rated data: metrics over rated segments and the Kaggle-2019 MAP@100K"),
+    segment_label_ids: Optional[str] = typer.Option(None, "--segment-label-ids", help="rated classes for MAP@100K (default: found beside the data, else the classes the data rates)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ) -> None:
     """GAP, Hit@1, Hit@5, PERR, mAP (top-20 and 1e-4 buckets) and per-class AP. Deterministic."""
+    from ..io.paths import expand_paths
+    from ..predict.run import eval_out_dir
     from ..predict.run import evaluate as run
 
     try:
-        out_dir = out or Path(checkpoint) / ("eval_segments" if segments else "eval")
-        metrics = run(checkpoint, data, out_dir, batch_size=batch_size, vocabulary=vocabulary, device=device, segments=segments)
+        out_dir = out or eval_out_dir(checkpoint, data, expand_paths(data), segments=segments)
+        metrics = run(checkpoint, data, out_dir, batch_size=batch_size, vocabulary=vocabulary, device=device, segments=segments, segment_label_ids=segment_label_ids)
     except _EXPECTED as exc:
         fail(_message(exc))
-    keys = ["num_videos", "gap", "hit_at_1", "hit_at_5", "perr", "map", "map_buckets"]
+    keys = ["num_videos", "gap", "hit_at_1", "hit_at_5", "perr", "map", "map_buckets", "segment_map_at_100k"]
     typer.echo("  ".join(f"{k}={metrics[k]:.4f}" if isinstance(metrics.get(k), float) else f"{k}={metrics.get(k)}" for k in keys if k in metrics))
     if "read" in metrics:
         typer.echo(f"data: {metrics['read_summary']}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
+from ..progress import Progress
 from .synthetic_config import LEVELS, PRESETS, SPLITS, SynthConfig, split_bounds
 from .synthetic_truth import MAIN, MINOR, VideoTruth, sample_truth
 from .synthetic_world import STREAM_SPARSE, World, video_rng
@@ -299,7 +299,9 @@ def generate_config(out_dir, config: SynthConfig, workers: int | None = None, *,
     if need_pca:
         _write_pca(world, out)
     workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
-    with _progress_bar(progress, sum(job.stop - job.start for job in pending), config) as advance:
+    total = sum(job.stop - job.start for job in pending)
+    with Progress(f"synth {config.preset} seed {config.seed}", total=total, unit="videos", enabled=progress and total > 0) as bar:
+        advance = bar.advance
         if workers == 1:  # in this process: no spawn, no `__main__` guard needed
             with threadpool_limits(1):
                 for job in pending:
@@ -343,29 +345,6 @@ def _claim(out: Path, config: SynthConfig) -> None:
 def _finished(out: Path, config: SynthConfig, job: ShardJob) -> bool:
     marker = out / STATE_DIR / f"{job.name}.json"
     return marker.exists() and all((out / path).exists() for path, *_ in job.outputs(config))
-
-
-@contextmanager
-def _progress_bar(enabled: bool, total: int, config: SynthConfig):
-    if not enabled or total == 0:
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    start = time.perf_counter()
-    columns = (
-        TextColumn("[bold]synth[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(f"{config.preset} seed {config.seed}", total=total, rate="")
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            done = bar.tasks[0].completed
-            bar.update(task, rate=f"{done / max(time.perf_counter() - start, 1e-9):.1f} videos/s")
-
-        yield advance
 
 
 def _finish(out: Path, config: SynthConfig, world: World) -> dict:

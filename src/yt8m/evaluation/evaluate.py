@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..data.loader import DataConfig
+from ..io.paths import expand_paths
 from ..io.report import ReadStats
 from ..predict.inference import iterate_predictions
 from .evaluator import Evaluator
@@ -21,19 +22,29 @@ def evaluate_model(
     amp: bool = False,
     top_k: int = 20,
     bucket_map: bool = True,
+    progress: bool = False,
 ) -> dict:
     """GAP, Hit@1, Hit@5, PERR, mAP, bucketed mAP, per-class AP and the number of videos.
 
     `bucket_map=False` skips the paper's 1e-4-bucket mAP (two [C, 10001] histograms: the trainer's
     periodic validation does without). With segment-rated data read in segment mode, predictions of unrated classes are zeroed
-    before scoring, as the official segment evaluation does.
+    before scoring, as the official segment evaluation does. `progress` shows videos done and time
+    left (the total is known for shards and plain TFRecords).
     """
+    from ..predict.totals import count_videos
+    from ..progress import Progress
+
     evaluator = Evaluator(data.num_classes, top_k=top_k, bucket_map=bucket_map)
     positives = np.zeros(data.num_classes, dtype=np.int64)
     read_stats = ReadStats()
-    for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp, read_stats=read_stats):
-        evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))
-        positives += (batch["labels"] > 0).sum(0)
+    total = count_videos(expand_paths(paths)) if progress and not data.segment_labels else None
+    if total is not None and max_videos is not None:
+        total = min(total, max_videos)
+    with Progress("eval", total=total, unit="segments" if data.segment_labels else "videos", enabled=progress) as bar:
+        for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp, read_stats=read_stats):
+            evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))
+            positives += (batch["labels"] > 0).sum(0)
+            bar.advance(len(batch["ids"]))
     result = evaluator.result()
     metrics = result.as_dict()
     metrics["per_class_ap"] = [None if np.isnan(ap) else float(ap) for ap in result.average_precisions]

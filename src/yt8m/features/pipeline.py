@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..io.quantization import dequantize
-from ..models.base import l2_normalize
+from .normalization import l2_normalize
 from .aggregation import FrameAggregation, aggregated_dim, check_statistics
 from .whitening import DEFAULT_EPSILON, PCAWhitening, Whitening
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..models.base import L2_EPSILON, l2_normalize
+from .normalization import L2_EPSILON, l2_normalize
 
 DEFAULT_EPSILON = 1e-4  # official extractor: (x − mean)·V / sqrt(eigenvalues + 1e-4)
 

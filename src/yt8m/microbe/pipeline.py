@@ -346,20 +346,25 @@ def _quiet(stage: str, done: int, total: int) -> None:
     pass
 
 
-def rich_progress() -> tuple[ProgressFn, Callable[[], None]]:
-    """A progress callback drawing one rich bar per stage, and a function that closes it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def stage_progress() -> tuple[ProgressFn, Callable[[], None]]:
+    """A progress callback showing the running stage (yt8m.progress: a bar on a terminal, plain
+    periodic lines in a log), and a function that closes it. Stages run one after another, so a
+    new stage closes the previous one's display."""
+    from ..progress import Progress
 
-    bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    bar.start()
-    tasks: dict[str, int] = {}
+    current: list[Progress] = []
+
+    def close() -> None:
+        while current:
+            current.pop().__exit__(None, None, None)
 
     def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+        if not current or current[0].description != stage:
+            close()
+            current.append(Progress(stage, total=total, unit="tasks").__enter__())
+        current[0].update(done, total)
 
-    return update, bar.stop
+    return update, close
 
 
 class MicrobeJob:
@@ -679,7 +684,7 @@ def run_microbe(config: MicrobeConfig, *, runner=None, progress: bool | Progress
     runner = runner if runner is not None else make_runner(config.dask.scheduler, config.dask.workers)
     close_bar = None
     if progress is True:
-        callback, close_bar = rich_progress()
+        callback, close_bar = stage_progress()
     else:
         callback = progress or None
     try:

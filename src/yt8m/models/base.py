@@ -11,19 +11,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..features.normalization import L2_EPSILON, l2_normalize
 from ..io.quantization import dequantize
-
-L2_EPSILON = 1e-12  # TF's l2_normalize epsilon (on the squared norm)
 
 
 def frame_mask(num_frames: torch.Tensor, max_frames: int) -> torch.Tensor:
     """[B] lengths -> [B, T] bool mask of valid frames."""
     return torch.arange(max_frames, device=num_frames.device)[None, :] < num_frames[:, None]
-
-
-def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """x / sqrt(max(sum(x^2), 1e-12)), TF's definition."""
-    return x * torch.rsqrt(torch.clamp((x * x).sum(dim=dim, keepdim=True), min=L2_EPSILON))
 
 
 class VideoModel(nn.Module):
@@ -92,8 +86,9 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Max over valid frames: [B, T, D], [B, T] -> [B, D]."""
-    return x.masked_fill(~mask[..., None], float("-inf")).amax(1).clamp(min=torch.finfo(x.dtype).min)
+    """Max over valid frames: [B, T, D], [B, T] -> [B, D]; a video without frames gives 0 (as its mean)."""
+    pooled = x.masked_fill(~mask[..., None], float("-inf")).amax(1)
+    return torch.where(mask.any(1, keepdim=True), pooled, torch.zeros_like(pooled))
 
 
-__all__ = ["VideoModel", "L2Linear", "frame_mask", "l2_normalize", "masked_mean", "masked_max", "F"]
+__all__ = ["VideoModel", "L2Linear", "L2_EPSILON", "frame_mask", "l2_normalize", "masked_mean", "masked_max", "F"]

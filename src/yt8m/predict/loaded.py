@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data.loader import DataConfig, collate, video_example
+from ..data.sampling import select_frames as choose_frames
 from ..io.records import VideoRecord
 from ..train.build import build_model
 from ..train.checkpoint import load_weights, read_meta, resolve_checkpoint
@@ -33,19 +34,60 @@ class LoadedModel:
         return self.config.data
 
     @torch.no_grad()
-    def predict(self, features, num_frames=None) -> np.ndarray:
+    def predict(self, features, num_frames=None, *, select_frames: bool = True) -> np.ndarray:
         """Raw features as the files hold them: uint8 [B, T, D] frames (+ lengths), a list of
-        per-video [T_i, D] uint8 arrays, or float32 [B, D] video-level vectors."""
+        per-video [T_i, D] uint8 arrays, or float32 [B, D] video-level vectors.
+
+        Frames go through the run's frame selection (data.skip_frames, data.max_frames), exactly
+        as `yt8m predict` reads a file; `select_frames=False` uses them as given (segment windows).
+        Anything but uint8 frames (or float video vectors) is refused: casting float frames to
+        uint8 would silently turn dequantized values into garbage codes.
+        """
         if isinstance(features, (list, tuple)):
-            num_frames = [len(f) for f in features]
-            width = max(num_frames)
-            batch = np.zeros((len(features), width, features[0].shape[1]), np.uint8)
-            for i, f in enumerate(features):
-                batch[i, : len(f)] = f
-            features = batch
-        tensor = torch.as_tensor(np.asarray(features)).to(self.device)
-        lengths = None if num_frames is None else torch.as_tensor(np.asarray(num_frames), dtype=torch.long, device=self.device)
-        return self.model(tensor, lengths)["predictions"].float().cpu().numpy()
+            videos = [self._check_frames(np.asarray(f), f"video {i}", per_video=True) for i, f in enumerate(features)]
+        else:
+            array = np.asarray(features)
+            if not self.data.frame_level:
+                return self._scores(self._check_vectors(array), None)
+            array = self._check_frames(array, "features", per_video=False)
+            lengths = np.full(len(array), array.shape[1]) if num_frames is None else np.asarray(num_frames, np.int64)
+            if lengths.shape != (len(array),) or (lengths < 0).any() or (lengths > array.shape[1]).any():
+                raise ValueError(f"num_frames must be {len(array)} lengths in 0..{array.shape[1]}, got {lengths.tolist()}")
+            videos = [video[:n] for video, n in zip(array, lengths)]
+        if select_frames:
+            cfg = self.data
+            videos = [v[choose_frames(len(v), max_frames=cfg.max_frames, skip_frames=cfg.skip_frames)] for v in videos]
+        lengths = np.array([len(v) for v in videos], np.int64)
+        batch = np.zeros((len(videos), max(int(lengths.max(initial=0)), 1), self.model.feature_dim), np.uint8)
+        for i, video in enumerate(videos):
+            batch[i, : len(video)] = video
+        return self._scores(batch, lengths)
+
+    def _check_frames(self, array: np.ndarray, what: str, *, per_video: bool) -> np.ndarray:
+        dims = 2 if per_video else 3
+        shape = "[frames, dims]" if per_video else "[videos, frames, dims]"
+        if not self.data.frame_level:
+            raise ValueError(f"this model takes video-level vectors float32 [videos, dims], got {what} with shape {array.shape}")
+        if array.ndim != dims or array.shape[-1] != self.model.feature_dim:
+            raise ValueError(f"{what}: expected uint8 frames {shape} with {self.model.feature_dim} dims, got shape {array.shape}")
+        if array.dtype != np.uint8:
+            raise ValueError(
+                f"{what}: frames must be the files' uint8 codes, got {array.dtype}; float frames are ambiguous "
+                "(codes or dequantized values?): pass the uint8 codes (yt8m.io.quantize turns values into codes)"
+            )
+        return array
+
+    def _check_vectors(self, array: np.ndarray) -> np.ndarray:
+        if array.ndim != 2 or array.shape[1] != self.model.feature_dim:
+            raise ValueError(f"expected video-level vectors [videos, {self.model.feature_dim}], got shape {array.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"video-level vectors are float32 as the files hold them, got {array.dtype}")
+        return array.astype(np.float32, copy=False)
+
+    def _scores(self, features: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+        tensor = torch.from_numpy(np.ascontiguousarray(features)).to(self.device)
+        lengths_t = None if lengths is None else torch.as_tensor(lengths, dtype=torch.long, device=self.device)
+        return self.model(tensor, lengths_t)["predictions"].float().cpu().numpy()
 
     @torch.no_grad()
     def predict_records(self, records: Iterable[VideoRecord], batch_size: int = 256) -> Iterator[tuple[str, np.ndarray]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import numpy as np
 from ..io.detect import detect_schema
 from ..io.paths import expand_paths
 from ..io.report import ReadStats
+from ..progress import Progress
 from .loaded import LoadedModel, load_model
+from .totals import count_videos
 from .writers import PredictionWriter
 
 
@@ -44,7 +48,7 @@ def find_vocabulary(files: list[str], explicit: str | None = None) -> dict[int, 
     return dict(enumerate(read_vocabulary(path).names)) if path is not None else {}
 
 
-def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top_k: int = 20, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto") -> dict:
+def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top_k: int = 20, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", progress: bool = True) -> dict:
     """Write top-k predictions for every video of `data` to `out`; returns a small summary."""
     files = expand_paths(data)
     model = load_model(checkpoint, device=device)
@@ -53,28 +57,70 @@ def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top
     check_data_matches(model, files)
     names = find_vocabulary(files, vocabulary)
     start = time.perf_counter()
-    with PredictionWriter(out, format=format, top_k=top_k, class_names=names) as writer:
+    with PredictionWriter(out, format=format, top_k=top_k, class_names=names) as writer, \
+            Progress("predict", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
         read_stats = ReadStats()
         for batch in model.predict_files(files, batch_size=batch_size, read_stats=read_stats):
             writer.write(batch["ids"], batch["predictions"])
+            bar.advance(len(batch["ids"]))
     seconds = time.perf_counter() - start
     return {"videos": writer.count, "out": str(out), "seconds": seconds, "ms_per_video": 1000 * seconds / max(writer.count, 1), "read": read_stats.as_dict(), "read_summary": read_stats.summary_line()}
 
 
-def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", segments: bool = False) -> dict:
-    """Score a checkpoint on labeled data: metrics.json and per_class_ap.csv in `out_dir`."""
+def eval_folder_name(data) -> str:
+    """A folder name for a data set from its path or glob: "data/small/video/rated_test*" -> "rated_test"."""
+    patterns = [data] if isinstance(data, (str, Path)) else list(data)
+    names = []
+    for pattern in patterns:
+        base = Path(str(pattern).rstrip("/")).name.split(".")[0]
+        names.append(re.sub(r"[^A-Za-z0-9_-]+", "_", base).strip("_-") or "data")
+    return "+".join(dict.fromkeys(names))
+
+
+def eval_out_dir(checkpoint, data, files: list[str], *, segments: bool = False) -> Path:
+    """RUN/eval/<data set>/ (see eval_folder_name; "-segments" for segment scoring). When that folder
+    already holds another data set's metrics, a short hash of this file list is appended, so no data
+    set's metrics overwrite another's."""
+    folder = Path(checkpoint) / "eval" / (eval_folder_name(data) + ("-segments" if segments else ""))
+    previous = folder / "metrics.json"
+    if previous.exists():
+        try:
+            same = json.loads(previous.read_text()).get("data") == _data_list(files)
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            digest = hashlib.sha1("\n".join(os.path.abspath(f) for f in files).encode()).hexdigest()[:8]
+            folder = folder.with_name(f"{folder.name}-{digest}")
+    return folder
+
+
+def _data_list(files: list[str]) -> list[str]:
+    return files if len(files) <= 20 else files[:20] + [f"... {len(files)} files"]
+
+
+def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", segments: bool = False, segment_label_ids: str | None = None, progress: bool = True) -> dict:
+    """Score a checkpoint on labeled data: metrics.json and per_class_ap.csv in `out_dir`.
+
+    `segments=True` reads segment-rated data: GAP & co. over the rated (segment, class) pairs, and
+    the Kaggle-2019 MAP@100K of the segment ranking `predict --segments` would submit
+    (segment_predictions.csv beside the metrics when `out_dir` is given).
+    """
     from ..evaluation.evaluate import evaluate_model
 
     files = expand_paths(data)
     model = load_model(checkpoint, device=device)
     if not isinstance(model, LoadedModel):
+        if segments:
+            raise ValueError(f"{checkpoint} is a MiCRObE model: it scores whole videos, not 5-second segments (--segments needs a model trained with `yt8m train`)")
         metrics = model.evaluate(files)
     else:
         check_data_matches(model, files)
         data_cfg = model.data.__class__(**{**model.data.__dict__, "batch_size": batch_size, "segment_labels": segments, "kind": "segment" if segments else model.data.kind})
-        metrics = evaluate_model(model.model, files, data_cfg, device=model.device)
+        metrics = evaluate_model(model.model, files, data_cfg, device=model.device, progress=progress)
+        if segments:
+            metrics.update(segment_map(model, files, out_dir, segment_label_ids=segment_label_ids, progress=progress))
     metrics["checkpoint"] = str(getattr(model, "checkpoint", checkpoint))
-    metrics["data"] = files if len(files) <= 20 else files[:20] + [f"... {len(files)} files"]
+    metrics["data"] = _data_list(files)
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +143,32 @@ def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size:
     return metrics
 
 
+def segment_map(model: LoadedModel, files: list[str], out_dir=None, *, segment_label_ids: str | None = None, progress: bool = True) -> dict:
+    """MAP@100K (evaluation.segments) of the model's segment ranking against the data's ratings.
+
+    Rated classes come from segment_label_ids.csv (given or found beside the data), else from the
+    classes the data rates. The ranking is the one `predict_segments` writes for a submission.
+    """
+    import tempfile
+
+    from ..evaluation.segments import MAX_PREDICTIONS, segment_average_precisions, segment_ratings
+    from ..io.reader import read_records
+    from .segments import predict_segments
+
+    ratings = segment_ratings(read_records(files, model.data.schema.replace(kind="segment")))
+    try:
+        whitelist = find_segment_label_ids(files, segment_label_ids, model.num_classes)
+    except FileNotFoundError:
+        whitelist = np.unique([label for _, label in ratings])
+    with tempfile.TemporaryDirectory() as tmp:
+        submission = Path(out_dir) / "segment_predictions.csv" if out_dir is not None else Path(tmp) / "segments.csv"
+        predict_segments(model, files, submission, whitelist, max_per_class=MAX_PREDICTIONS, progress=progress)
+        aps = segment_average_precisions(submission, ratings, MAX_PREDICTIONS)
+    if not aps:
+        raise ValueError("no rated class has a positively rated segment in this data: MAP@100K is undefined")
+    return {"segment_map_at_100k": float(np.mean(list(aps.values()))), "segment_map_classes": len(aps)}
+
+
 def find_segment_label_ids(files: list[str], explicit: str | None, num_classes: int) -> np.ndarray:
     """The rated classes: the given segment_label_ids.csv, else one beside the data or up to 2 levels above."""
     from ..data.vocabulary import read_segment_label_ids
@@ -110,15 +182,17 @@ def find_segment_label_ids(files: list[str], explicit: str | None, num_classes: 
     return read_segment_label_ids(path, num_classes=num_classes)
 
 
-def predict_segment_file(checkpoint, data, out: str | Path, *, segment_label_ids: str | None = None, max_per_class: int = 100_000, device: str = "auto") -> dict:
+def predict_segment_file(checkpoint, data, out: str | Path, *, segment_label_ids: str | None = None, max_per_class: int = 100_000, device: str = "auto", progress: bool = True) -> dict:
     """The 2019 Kaggle segment submission (`Class,Segments`) for every video of `data`."""
     from .segments import predict_segments
 
     files = expand_paths(data)
     model = load_model(checkpoint, device=device)
+    if not isinstance(model, LoadedModel):
+        raise ValueError(f"{checkpoint} is a MiCRObE model: it scores whole videos, not 5-second segments (--segments needs a model trained with `yt8m train`)")
     check_data_matches(model, files)
     whitelist = find_segment_label_ids(files, segment_label_ids, model.num_classes)
     start = time.perf_counter()
-    summary = predict_segments(model, files, out, whitelist, max_per_class=max_per_class)
+    summary = predict_segments(model, files, out, whitelist, max_per_class=max_per_class, progress=progress)
     summary["seconds"] = time.perf_counter() - start
     return summary

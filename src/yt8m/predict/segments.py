@@ -20,7 +20,9 @@ from ..data.loader import collate
 from ..io.paths import expand_paths
 from ..io.reader import read_records
 from ..io.records import SEGMENT_SIZE
+from ..progress import Progress
 from .loaded import LoadedModel
+from .totals import count_videos
 from .writers import top_k
 
 
@@ -73,7 +75,7 @@ class _TopSegments:
             yield int(chunk_classes[0]), chunk_order
 
 
-def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, top_per_segment: int = 20, max_per_class: int = 100_000, batch_size: int = 512) -> dict:
+def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, top_per_segment: int = 20, max_per_class: int = 100_000, batch_size: int = 512, progress: bool = False) -> dict:
     """Write the segment submission CSV for every video of `data`; returns counts."""
     files = expand_paths(data)
     cfg = model.data.for_evaluation()
@@ -85,7 +87,7 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
 
     def flush() -> None:
         batch = collate(pending, cfg)
-        scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy()) * mask
+        scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy(), select_frames=False) * mask
         classes, values = top_k(scores, top_per_segment)
         first = len(segment_ids)
         segment_ids.extend(batch["ids"])
@@ -95,14 +97,16 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
         pending.clear()
 
     videos = 0
-    for record in read_records(files, cfg.schema):
-        videos += 1
-        for example in segment_windows(record, cfg.feature_names, cfg.max_frames):
-            pending.append(example)
-            if len(pending) == batch_size:
-                flush()
-    if pending:
-        flush()
+    with Progress("segments", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
+        for record in read_records(files, cfg.schema):
+            videos += 1
+            for example in segment_windows(record, cfg.feature_names, cfg.max_frames):
+                pending.append(example)
+                if len(pending) == batch_size:
+                    flush()
+            bar.advance(1)
+        if pending:
+            flush()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

@@ -104,7 +104,7 @@ class SparseMoE(nn.Module):
         y = x.new_zeros(x.shape[0], self.out_features)
         for e, expert in enumerate(self.experts):
             rows = gates[:, e].nonzero(as_tuple=True)[0]
-            if rows.numel():
-                y = y.index_add(0, rows, gates[rows, e, None] * expert(x[rows]))
+            if rows.numel():  # under autocast the experts compute in bf16/fp16: sum in y's precision
+                y = y.index_add(0, rows, (gates[rows, e, None] * expert(x[rows])).to(y.dtype))
         aux = balancing_loss(gates, load, importance_weight=self.importance_weight, load_weight=self.load_weight)
         return y, aux

@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..base import l2_normalize, masked_max
+from ...features.normalization import l2_normalize
+from ..base import masked_max
 from .normalization import SLIM_MOMENTUM, MaskedBatchNorm1d
 
 
