@@ -166,13 +166,16 @@ def test_extract_train_predict_end_to_end(videos, tmp_path):
 
 def test_damaged_and_unreadable_videos_are_reported_and_skipped(videos, tiny_backbone, tmp_path):
     _, paths = videos
-    broken = damage(paths[0], tmp_path / "broken.mp4", keep=0.2)
+    broken = damage(paths[0], tmp_path / "broken.mp4", keep=0.5)  # mp4 index lost: cannot open
+    cut = damage(paths[2], tmp_path / "cut.mkv", keep=0.5, garbage=0)  # Matroska: opens, frames stop half way
+    garbled = damage(paths[5], tmp_path / "garbled.mkv", keep=0.5)  # opens, then the decoder fails
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
     cfg = tiny_config(tiny_backbone)
-    summary = extract([paths[3], str(broken), str(text)], tmp_path / "out", cfg, progress=False)
+    summary = extract([paths[3], str(broken), str(cut), str(garbled), str(text)], tmp_path / "out", cfg, progress=False)
     failed = dict(summary["failed"])
-    assert summary["extracted"] + len(failed) == 3 and str(text) in failed and str(text) in failed[str(text)]
+    assert summary["extracted"] == 1 and set(failed) == {str(broken), str(cut), str(garbled), str(text)}
+    assert "cannot open" in failed[str(text)] and "truncated or damaged" in failed[str(cut)] and "damaged after" in failed[str(garbled)]
     with open(tmp_path / "out" / "failed.csv", newline="") as f:
         assert {row["path"] for row in csv.DictReader(f)} == set(failed)
     ids = [r.id for r in read_records(str(tmp_path / "out" / "frame" / "train0000.tfrecord"), "frame", feature_sizes=(8, 8))]

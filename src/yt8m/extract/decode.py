@@ -5,6 +5,7 @@ frame the official extractor's OpenCV seek returns; a frame that covers several 
 Only sampled frames are converted to RGB, resized straight to the backbone's square input by swscale
 (as the official Inception graph resized whole frames). Audio comes out resampled to 16 kHz mono float.
 One demux pass, nothing buffered beyond the current packet: memory does not depend on the video's length.
+A file whose frames stop well before the duration its container declares is reported as damaged.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def decode(path: str | os.PathLike, *, fps: float = 1.0, max_frames: int = 300, 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if sound is not None else None
         frame_limit = max_frames or math.inf
         sample_limit = frame_limit / fps * AUDIO_RATE
-        next_k, samples, start = 0, 0, None
+        next_k, samples, start, t = 0, 0, None, 0.0
         video_done, audio_done = False, sound is None
         streams = [video] if sound is None else [video, sound]
         try:
@@ -93,6 +94,9 @@ def decode(path: str | os.PathLike, *, fps: float = 1.0, max_frames: int = 300, 
             raise VideoDecodeError(path, f"damaged after {next_k} sampled frames: {error}") from None
         if next_k == 0:
             raise VideoDecodeError(path, "no decodable video frames")
+        duration = None if container.duration is None else container.duration / 1_000_000
+        if next_k < frame_limit and duration is not None and t < duration - max(1.0, 1.5 / fps):
+            raise VideoDecodeError(path, f"frames end at {t:.1f} s of its {duration:.1f} s: truncated or damaged")
     finally:
         container.close()
 

@@ -68,10 +68,10 @@ def write_video(path: str | os.PathLike, *, seconds: float = 4.0, width: int = 9
     return path
 
 
-def damage(source: str | os.PathLike, target: str | os.PathLike, keep: float = 0.3) -> Path:
-    """A copy of `source` cut after `keep` of its bytes with garbage after it (opens, then fails or ends early)."""
+def damage(source: str | os.PathLike, target: str | os.PathLike, keep: float = 0.3, garbage: int = 2048) -> Path:
+    """A copy of `source` cut after `keep` of its bytes, then `garbage` random bytes (fails to open, to decode, or ends early)."""
     data = Path(source).read_bytes()
     cut = int(len(data) * keep)
     target = Path(target)
-    target.write_bytes(data[:cut] + bytes(np.random.default_rng(0).integers(0, 256, 2048, dtype=np.uint8)))
+    target.write_bytes(data[:cut] + bytes(np.random.default_rng(0).integers(0, 256, garbage, dtype=np.uint8)))
     return target
