@@ -100,9 +100,3 @@ def decode(path: str | os.PathLike, *, fps: float = 1.0, max_frames: int = 300, 
     finally:
         container.close()
 
-
-def probe_duration(path: str | os.PathLike) -> float | None:
-    """Container duration in seconds (None when the file does not say)."""
-    av = _av()
-    with av.open(os.fspath(path)) as container:
-        return None if container.duration is None else container.duration / 1_000_000

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..io.quantization import quantize
-from .audio import EMBEDDING_SIZE, AudioWindows
+from .audio import AudioWindows
 from .backbone import Backbone
 from .config import ExtractConfig
 from .decode import decode
@@ -101,4 +101,4 @@ def extract_features(path, backbone: Backbone, cfg: ExtractConfig, pca: dict[str
     return VideoFeatures(rgb, quantize(audio_float), (total / len(rgb)).astype(np.float32), audio_float.mean(axis=0).astype(np.float32))
 
 
-__all__ = ["EMBEDDING_SIZE", "VideoFeatures", "backbone_batches", "extract_features", "raw_features"]
+__all__ = ["VideoFeatures", "backbone_batches", "extract_features", "raw_features"]
