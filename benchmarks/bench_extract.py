@@ -201,7 +201,10 @@ def speed_body(r: dict) -> str:
         decode_table,
         f"End to end: `extract()` over {r['videos']} such videos at 1 fps, every frame kept (`max_frames=0`), EfficientNet-Lite0 "
         "(224², batch 16, one torch thread per worker), PCA to 1024, log-mel audio, records written. CPU s counts this process "
-        "and its workers (decoding + inference); per 5-minute video = measured ÷ seconds of video × 300.",
+        "and its workers (decoding + inference, and each run's start-up: loading the backbone and the PCA, spawning workers); "
+        "per 5-minute video = measured ÷ seconds of video × 300, so the short clips charge that start-up to few video seconds. "
+        "1-fps sampling still decodes every frame of the stream (the next sampled frame depends on frames before it), so the "
+        "decode rate of the first table bounds the end-to-end rate.",
         extract_table,
     ])
 
