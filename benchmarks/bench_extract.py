@@ -181,8 +181,8 @@ def speed_body(r: dict) -> str:
         rows.append([d["clip"], d["threads"], d["frames"], fmt(d["all_frames_per_s"]), fmt(np.asarray(d["sampled_s"]) * 1000 / r["seconds"]),
                      "—" if tc is None else fmt(np.asarray(tc) * 1000 / r["seconds"]),
                      fmt(np.asarray(d["sampled_s"]) * 300 / r["seconds"])])
-    decode_table = markdown_table(["clip", "decoder threads", "frames in clip", "PyAV frames decoded/s (all frames)",
-                                   "PyAV ms per video-second at 1 fps", "TorchCodec ms per video-second", "PyAV decode s per 5-min video"], rows)
+    decode_table = markdown_table(["clip", "decoder threads", "frames in clip", "PyAV frames decoded/s (all frames, wall)",
+                                   "PyAV ms per video-second at 1 fps (wall)", "TorchCodec ms per video-second", "PyAV decode wall s per 5-min video"], rows)
     rows, verdicts = [], []
     for e in r["extract"]:
         runs = e["runs"]
@@ -192,12 +192,14 @@ def speed_body(r: dict) -> str:
                      fmt([x["wall"] / (videos * r["seconds"]) * 300 for x in runs]), fmt(cpu_per_5min), below(cpu_per_5min, 10.0)])
     extract_table = markdown_table(["clip", "workers", "videos/s", "sampled frames/s", "wall s per 5-min video", "CPU s per 5-min video",
                                     "under 10 CPU s"], rows)
-    tc_note = (f"TorchCodec did not import beside this torch (`{r['torchcodec_error']}`; its wheels also need system FFmpeg "
-               "libraries, which PyAV's wheels bundle), so PyAV is the decoder." if r.get("torchcodec_error") else
+    tc_note = (f"TorchCodec was not timed: `{r['torchcodec_error']}` (torchcodec 0.17 from PyPI does not load beside the CPU "
+               "build of torch 2.13.0: it asks for CUDA's libnvrtc, and for system FFmpeg libraries, which PyAV's wheels bundle), "
+               "so PyAV is the decoder." if r.get("torchcodec_error") else
                "TorchCodec ran beside PyAV on the same clips (same threads, its approximate seek mode).")
+    load = f" Load average while it ran: {r['load_average']:.1f} on {CORES} cores (wall-clock rates shrink with it; CPU seconds much less)." if "load_average" in r else ""
     return "\n\n".join([
         f"Clips: {r['seconds']:.0f} s H.264 (libx264 veryfast, CRF 26, 25 fps, GOP 250) with an AAC tone, made by the script. "
-        f"Mean ± 2 SE over {REPEATS} repeats. {tc_note}",
+        f"Mean ± 2 SE over {REPEATS} repeats. {tc_note}{load}",
         decode_table,
         f"End to end: `extract()` over {r['videos']} such videos at 1 fps, every frame kept (`max_frames=0`), EfficientNet-Lite0 "
         "(224², batch 16, one torch thread per worker), PCA to 1024, log-mel audio, records written. CPU s counts this process "
@@ -427,6 +429,7 @@ def main() -> None:
         start = time.perf_counter()
         result = {"speed": speed_part, "memory": memory_part, "transfer": transfer_part}[part]()
         result["wall_seconds"] = time.perf_counter() - start
+        result["load_average"] = os.getloadavg()[0]
         (WORK / f"{part}.json").write_text(json.dumps(result, indent=1))
     assemble()
 
