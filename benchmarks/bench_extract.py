@@ -257,8 +257,8 @@ def memory_body(r: dict) -> str:
                      fmt([x["peak_rss_mb"] for x in one], 4), fmt([x["peak_rss_mb"] for x in thirty], 4), fmt(ratio, 4), within(ratio, 0.9, 1.1)])
     return "\n\n".join([
         "Peak RSS of a fresh process (Python, torch, EfficientNet-Lite0, PyAV) extracting one 426×240 MPEG-4 clip (2 fps, "
-        "100 kb/s, AAC tone) with log-mel audio; the whole clip is demuxed and decoded in both rows. The all-frames row samples "
-        f"at 0.25 fps to keep the backbone's share of the run small on this machine. Mean ± 2 SE over {REPEATS} repeats; "
+        "100 kb/s, AAC tone) with log-mel audio. The all-frames row decodes the whole clip (video and audio) and samples it "
+        f"at 0.25 fps to keep the backbone's share of the run small on this machine; the default row stops after 300 s. Mean ± 2 SE over {REPEATS} repeats; "
         "ratio = 30-minute / 1-minute, paired by repeat.",
         markdown_table(["frames kept", "frames (1 min)", "frames (30 min)", "peak MB, 1 min", "peak MB, 30 min", "ratio",
                         "equal within 10 %"], rows),
