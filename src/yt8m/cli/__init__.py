@@ -11,6 +11,7 @@ from . import synth_commands  # noqa: F401,E402  (synth)
 from . import microbe_commands  # noqa: F401,E402  (microbe run, eval, predict, recovery)
 from . import config_commands  # noqa: F401,E402  (config show)
 from . import configs_commands  # noqa: F401,E402  (configs, configs copy)
+from . import extract_commands  # noqa: F401,E402  (extract, extract fit-pca)
 
 __all__ = ["app", "main"]
 

@@ -15,6 +15,7 @@ twice for one class, is an error (the official script would count it twice).
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 from collections import Counter
@@ -55,23 +56,27 @@ def segment_ratings(records: Iterable[VideoRecord]) -> dict[tuple[str, int], flo
 
 
 def read_segment_submission(path: str | os.PathLike) -> list[tuple[int, list[str]]]:
-    """Read a `Class,Segments` submission: [(class, [segment ids best first])], header line skipped."""
+    """Read a `Class,Segments` submission: [(class, [segment ids best first])], header line skipped.
+
+    Read with the csv module, so quoted fields (ids with commas, quotes or newlines) come back as written.
+    """
     path = os.fspath(path)
     submission: list[tuple[int, list[str]]] = []
-    with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+    with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="") as lines:
+        reader = csv.reader(lines)
+        for row in reader:
+            number = reader.line_num
+            if not row or not "".join(row).strip():
                 continue
-            head, sep, rest = line.partition(",")
-            if number == 1 and head.strip().startswith(HEADER_WORDS):
+            if len(submission) == 0 and row[0].strip().startswith(HEADER_WORDS):
                 continue
-            if not sep:
-                raise ValueError(f"{path}:{number}: expected '<class>,<segment ids>', got {line.strip()[:80]!r}")
+            if len(row) != 2:
+                raise ValueError(f"{path}:{number}: expected '<class>,<segment ids>', got {','.join(row)[:80]!r}")
             try:
-                class_id = int(head)
+                class_id = int(row[0])
             except ValueError:
-                raise ValueError(f"{path}:{number}: class id {head.strip()[:40]!r} is not an integer") from None
-            submission.append((class_id, rest.split()))
+                raise ValueError(f"{path}:{number}: class id {row[0].strip()[:40]!r} is not an integer") from None
+            submission.append((class_id, row[1].split()))
     return submission
 
 

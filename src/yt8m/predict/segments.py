@@ -6,10 +6,13 @@ classes (segment_label_ids.csv) are zeroed, the top 20 classes of each segment a
 and each class keeps its `max_per_class` best segments (100000), written best first as
 `<class>,<vid>:<start> <vid>:<start> …`. Classes are written in ascending id order; equal scores
 keep the order in which segments were read. Memory stays bounded by classes × max_per_class.
+The file is written with the csv module (a field with commas, quotes or newlines is quoted); a video id
+with whitespace is refused, because the format separates segment ids with spaces.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Iterator
@@ -99,6 +102,9 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
     videos = 0
     with Progress("segments", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
         for record in read_records(files, cfg.schema):
+            if any(c.isspace() for c in record.id):
+                raise ValueError(f"video {record.id!r} (record {videos} of {', '.join(files)}): its id holds a space or other whitespace, "
+                                 "but the segment CSV separates segment ids with spaces; rename the video")
             videos += 1
             for example in segment_windows(record, cfg.feature_names, cfg.max_frames):
                 pending.append(example)
@@ -111,10 +117,11 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     classes_written = 0
-    with open(tmp, "w") as f:
-        f.write("Class,Segments\n")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["Class", "Segments"])
         for cls, order in best.result():
-            f.write(f"{cls}," + " ".join(segment_ids[i] for i in order) + "\n")
+            writer.writerow([cls, " ".join(segment_ids[i] for i in order)])
             classes_written += 1
     os.replace(tmp, out)
     return {"videos": videos, "segments": len(segment_ids), "classes": classes_written, "out": str(out)}

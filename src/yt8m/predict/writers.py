@@ -1,13 +1,15 @@
 """Prediction outputs, streamed batch by batch (memory does not grow with the number of videos).
 
 - Kaggle CSV: `VideoId,LabelConfidencePairs`, the top 20 classes per video sorted by score,
-  each as "%i %g" (the official inference.py format);
+  each as "%i %g" (the official inference.py format). Written and read with the csv module: ids
+  are file names and may hold commas, quotes, newlines (quoted fields, RFC 4180) and UTF-8;
 - Parquet / JSONL: top-k class ids, class names (from the vocabulary) and scores per video.
 All files are written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 FORMATS = ("csv", "parquet", "jsonl")
+CSV_HEADER = ("VideoId", "LabelConfidencePairs")
 
 
 def top_k(predictions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,15 +55,16 @@ class PredictionWriter:
             )
             self._parquet = pq.ParquetWriter(str(self._tmp), self._schema)
         else:
-            self._file = open(self._tmp, "w", newline="\n")
+            self._file = open(self._tmp, "w", newline="", encoding="utf-8")
             if self.format == "csv":
-                self._file.write("VideoId,LabelConfidencePairs\n")
+                self._csv = csv.writer(self._file, lineterminator="\n")
+                self._csv.writerow(CSV_HEADER)
 
     def write(self, ids: list[str], predictions: np.ndarray) -> None:
         classes, scores = top_k(predictions, self.top_k)
         self.count += len(ids)
         if self.format == "csv":
-            self._file.write("".join(f"{vid},{format_pairs(c, s)}\n" for vid, c, s in zip(ids, classes, scores)))
+            self._csv.writerows([vid, format_pairs(c, s)] for vid, c, s in zip(ids, classes, scores))
         elif self.format == "jsonl":
             for vid, c, s in zip(ids, classes, scores):
                 self._file.write(
@@ -90,3 +94,24 @@ class PredictionWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(discard=exc_type is not None)
+
+
+def read_predictions_csv(path: str | Path) -> list[tuple[str, list[int], list[float]]]:
+    """[(video id, classes, scores)] from a Kaggle CSV (csv quoting undone; errors name file and line)."""
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        for row in reader:
+            if reader.line_num == 1 and tuple(row) == CSV_HEADER:
+                continue
+            if len(row) != 2:
+                raise ValueError(f"{path}: line {reader.line_num}: expected 2 fields (VideoId,LabelConfidencePairs), got {len(row)}")
+            tokens = row[1].split()
+            try:
+                classes, scores = [int(t) for t in tokens[::2]], [float(t) for t in tokens[1::2]]
+            except ValueError:
+                raise ValueError(f"{path}: line {reader.line_num}: field LabelConfidencePairs is not 'class score' pairs") from None
+            if len(classes) != len(scores):
+                raise ValueError(f"{path}: line {reader.line_num}: field LabelConfidencePairs has an odd number of tokens")
+            rows.append((row[0], classes, scores))
+    return rows
