@@ -22,8 +22,9 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks.common import markdown_table, write_section  # noqa: E402
-from yt8m.data.synthetic import SPLITS, SynthConfig, World, generate, sample_truth  # noqa: E402
 from yt8m.io import RecordSchema, VideoRecord, encode_record  # noqa: E402
+from yt8m.synth import SPLITS, SynthConfig, World, generate, sample_truth  # noqa: E402
+from yt8m.synth.render import render_many  # noqa: E402
 
 VIDEOS = 1536
 SHARDS = 16
@@ -52,7 +53,7 @@ def _run(workers: int, root: Path) -> dict:
 def _worker_startup() -> float:
     """CPU seconds a fresh worker process spends importing the generator (and what yt8m.data pulls in)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-c", "import yt8m.data.synthetic"], check=True)
+    subprocess.run([sys.executable, "-c", "import yt8m.synth"], check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
@@ -68,7 +69,7 @@ def _stages() -> list[list]:
         truths = [sample_truth(world, "train", i) for i in range(64)]
         truth = (time.process_time() - start) / len(truths)
         start = time.process_time()
-        features = [f for i in range(0, 64, 16) for f in world.render_many(truths[i: i + 16])]
+        features = [f for i in range(0, 64, 16) for f in render_many(world, truths[i: i + 16])]
         render = (time.process_time() - start) / len(truths)
     schema = RecordSchema(kind="frame", num_classes=config.num_classes)
     start = time.process_time()
@@ -77,7 +78,7 @@ def _stages() -> list[list]:
     encode = (time.process_time() - start) / len(truths)
     frames = np.mean([t.num_frames for t in truths])
     return [
-        ["worker start-up: spawn + `import yt8m.data.synthetic` (yt8m.data imports torch)", f"{_worker_startup():.2f} s"],
+        ["worker start-up: spawn + `import yt8m.synth` (yt8m.data imports torch)", f"{_worker_startup():.2f} s"],
         ["World.build (structure + PCA fit on 16,384 frames), once, in the calling process", f"{build:.2f} s"],
         ["sample_truth (labels, shots, visibility, noisy labels)", f"{truth * 1e3:.2f} ms/video"],
         ["render (latents → ReLU 2048 → PCA 1024 + audio → uint8)", f"{render * 1e3:.1f} ms/video"],

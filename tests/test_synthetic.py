@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from yt8m.cli import app
-from yt8m.data.synthetic import MAIN, MINOR, SynthConfig, generate, load_world
+from yt8m.synth import MAIN, MINOR, SynthConfig, generate, load_world
 from yt8m.data.vocabulary import VOCABULARY_COLUMNS, read_segment_label_ids, read_vocabulary
 from yt8m.io import SEGMENT_SIZE, dequantize, read_records
 
@@ -270,7 +270,7 @@ def test_config_rejects_impossible_settings():
 
 
 def test_sparse_features_reach_the_frame_records(tmp_path):
-    pytest.importorskip("yt8m.data.synthetic_sparse")
+    pytest.importorskip("yt8m.synth.sparse")
     out = tmp_path / "sparse"
     generate(out, "tiny", 0, workers=1, progress=False, splits=("train",), sparse_features=("im",), **MINI)
     records = list(read_records(str(out / "frame/train*.tfrecord"), "frame", sparse_features=("im",), num_classes=30))
@@ -279,7 +279,7 @@ def test_sparse_features_reach_the_frame_records(tmp_path):
 
 def test_short_videos_are_allowed(tmp_path):
     """Videos shorter than the PCA sample per video (32 frames) still generate."""
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
     from yt8m.io import read_records
 
     generate(tmp_path, preset="tiny", seed=1, workers=1, progress=False, min_frames=10, max_frames=20,

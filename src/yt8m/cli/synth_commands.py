@@ -25,7 +25,7 @@ def synth(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Generate train/validate/test (+ human-rated) frame- and video-level records and 2019 segment ratings."""
-    from ..data.synthetic import generate
+    from ..synth import generate
 
     fields = {}
     for item in overrides:

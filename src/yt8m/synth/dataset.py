@@ -28,17 +28,16 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
-from .synthetic_config import LEVELS, PRESETS, SPLITS, SynthConfig, split_bounds
-from .synthetic_truth import MAIN, MINOR, VideoTruth, sample_truth
-from .synthetic_world import STREAM_SPARSE, World, video_rng
-from .vocabulary import write_segment_label_ids, write_vocabulary
+from .config import LEVELS, SPLITS, SynthConfig, split_bounds
+from .render import render_many
+from .streams import STREAM_SPARSE, video_rng
+from .truth import MAIN, MINOR, VideoTruth, sample_truth
+from .world import World
 
-__all__ = [
-    "LEVELS", "MAIN", "MINOR", "PRESETS", "SPLITS", "ShardJob", "SynthConfig", "VideoTruth", "World",
-    "generate", "generate_config", "load_world", "plan_jobs", "run_job", "sample_truth",
-]
+__all__ = ["GENERATOR_VERSION", "ShardJob", "generate", "generate_config", "load_world", "plan_jobs", "run_job"]
 
 MANIFEST_VERSION = 1
 # Bump whenever the bytes a given config and seed produce change: resuming into a directory written
@@ -148,10 +147,10 @@ def run_job(world: World, job: ShardJob, out_dir: str | os.PathLike) -> dict:
             writers.append((RecordWriter(out / path, schemas[kind]), group, kind, labels, job.start + count))
         for chunk_start in range(job.start, job.stop, RENDER_CHUNK):
             truths = [sample_truth(world, job.split, i) for i in range(chunk_start, min(chunk_start + RENDER_CHUNK, job.stop))]
-            for truth, features in zip(truths, world.render_many(truths)):
+            for truth, features in zip(truths, render_many(world, truths)):
                 sparse = {}
                 if config.sparse_features:
-                    from .synthetic_sparse import sparse_frame_features
+                    from .sparse import sparse_frame_features
 
                     rng = video_rng(config.seed, truth.split, truth.index, STREAM_SPARSE)
                     sparse = sparse_frame_features(world, truth, rng, config)

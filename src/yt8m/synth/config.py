@@ -118,7 +118,7 @@ class SynthConfig:
 
     # --- output
     levels: tuple[str, ...] = LEVELS
-    sparse_features: tuple[str, ...] = ()  # MiCRObE base-classifier outputs (yt8m.data.synthetic_sparse)
+    sparse_features: tuple[str, ...] = ()  # MiCRObE base-classifier outputs (yt8m.synth.sparse)
 
     @classmethod
     def from_preset(cls, preset: str = "tiny", **overrides) -> "SynthConfig":

@@ -2,17 +2,21 @@
 labels an automatic annotation system would report, and (segment splits) 5-second segment ratings.
 
 Drawn from the video's own random stream, so `sample_truth(world, split, i)` is cheap and the same
-in every process; features are rendered from it by `World.render`.
+in every process; features are rendered from it by `render.render`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io import SEGMENT_SIZE
-from .synthetic_world import STREAM_TRUTH, World, video_rng
+from .streams import STREAM_TRUTH, video_rng
+
+if TYPE_CHECKING:
+    from .world import World
 
 MAIN, MINOR = 0, 1
 SEGMENT_SPLITS = ("segment_validate", "segment_test")
