@@ -31,18 +31,15 @@ from threadpoolctl import threadpool_limits
 from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
-from .config import LEVELS, SPLITS, SynthConfig, split_bounds
+from .config import GENERATOR_VERSION, LEVELS, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
 from .render import render_many
 from .streams import STREAM_SPARSE, video_rng
 from .truth import MAIN, MINOR, VideoTruth, sample_truth
 from .world import World
 
-__all__ = ["GENERATOR_VERSION", "ShardJob", "generate", "generate_config", "load_world", "plan_jobs", "run_job"]
+__all__ = ["ShardJob", "generate", "generate_config", "load_world", "plan_jobs", "run_job"]
 
 MANIFEST_VERSION = 1
-# Bump whenever the bytes a given config and seed produce change: resuming into a directory written
-# by another generator version would mix two different worlds in one dataset.
-GENERATOR_VERSION = 2
 STATE_DIR = ".synth"
 RENDER_CHUNK = 16  # videos rendered per matrix product
 _BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -324,14 +321,17 @@ def _claim(out: Path, config: SynthConfig) -> None:
     """Record the config; refuse to mix shards of different configs or generator versions in one directory."""
     path = out / STATE_DIR / "config.json"
     mine = {k: v for k, v in config.to_dict().items() if k != "levels"}
-    mine["generator_version"] = GENERATOR_VERSION
+    mine["generator_version"] = config.world_version  # the version whose bytes this config gives
     if path.exists():
         theirs = json.loads(path.read_text())
+        if "world_version" not in theirs:  # written before version 3: a version-2 world
+            theirs = {**STRUCTURE_OFF, "world_version": 2, **theirs}
         differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differing:
             if "generator_version" in differing:  # the same config now gives other bytes
                 version = theirs.get("generator_version", "unknown (1)")
-                why = f"was written by synthetic generator version {version}, this is version {GENERATOR_VERSION}"
+                why = (f"was written by synthetic generator version {version}, this config gives version "
+                       f"{config.world_version} (the generator writes versions 2..{GENERATOR_VERSION}: --set world_version=N)")
             else:
                 why = f"holds a synthetic dataset made with a different config ({', '.join(differing[:5])} differ)"
             raise ValueError(f"{out} {why}; use another directory or delete it")
@@ -431,7 +431,7 @@ def _manifest(config: SynthConfig, world: World, totals: dict, files: dict, trai
     return {
         "format": "yt8m-synthetic",
         "version": MANIFEST_VERSION,
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": config.world_version,
         "preset": config.preset,
         "seed": config.seed,
         "config": config.to_dict(),

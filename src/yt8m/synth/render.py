@@ -88,10 +88,13 @@ def latents(world: "World", truth: VideoTruth, rng: np.random.Generator) -> tupl
     """Per-frame latent vectors (rgb [T, Lr], audio [T, La]) of a video, before the ReLU map."""
     cfg = world.config
     frame_shot = truth.frame_shots()
+    body = frame_shot >= 0
+    kinds = world.kinds
+    concepts = truth.concept_ids is not None and len(truth.concept_ids) > 0
     out = []
-    for prototypes, strength, intro, size in (
-        (world.rgb_prototypes, world.visual_strength, world.intro_rgb, cfg.rgb_latent_size),
-        (world.audio_prototypes, world.audio_strength, world.intro_audio, cfg.audio_latent_size),
+    for prototypes, strength, intro, concept_looks, overlays, size in (
+        (world.rgb_prototypes, world.visual_strength, world.intro_rgb, kinds.concept_rgb, kinds.overlay_rgb, cfg.rgb_latent_size),
+        (world.audio_prototypes, world.audio_strength, world.intro_audio, kinds.concept_audio, kinds.overlay_audio, cfg.audio_latent_size),
     ):
         scale = np.float32(1.0 / np.sqrt(size))
         z = rng.standard_normal((truth.num_frames, size), dtype=np.float32) * (scale * np.float32(cfg.frame_noise))
@@ -99,9 +102,14 @@ def latents(world: "World", truth: VideoTruth, rng: np.random.Generator) -> tupl
         z += truth.visible.astype(np.float32) @ appearance
         z += rng.standard_normal(size, dtype=np.float32) * (scale * np.float32(cfg.video_noise))
         shots = rng.standard_normal((len(truth.shot_bounds) - 1, size), dtype=np.float32) * (scale * np.float32(cfg.shot_noise))
-        body = frame_shot >= 0
         z[body] += shots[frame_shot[body]]
-        z[~body] += intro[truth.intro_style]
+        z[: truth.intro_frames] += intro[truth.intro_style]
+        if truth.outro_frames:
+            z[truth.num_frames - truth.outro_frames:] += intro[truth.outro_style]
+        if concepts:
+            z += truth.concept_visible.astype(np.float32) @ concept_looks[truth.concept_ids]
+        if truth.overlay >= 0:
+            z[body] += overlays[truth.overlay] * np.float32(cfg.overlay_strength)
         out.append(z)
     return out[0], out[1]
 

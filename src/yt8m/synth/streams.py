@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 SPLIT_CODES = {"train": 1, "validate": 2, "test": 3, "segment_validate": 4, "segment_test": 5, "pca": 9}
-STREAM_TRUTH, STREAM_FEATURES, STREAM_SPARSE = 0, 1, 2
+STREAM_TRUTH, STREAM_FEATURES, STREAM_SPARSE, STREAM_STRUCTURE = 0, 1, 2, 3  # STRUCTURE: version 3
 
 
 def video_rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:

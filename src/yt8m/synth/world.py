@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data.vocabulary import Vocabulary
 from .config import SynthConfig
+from .kinds import STRUCTURE_STREAM, ClassKinds, draw_kinds
 from .render import FeatureMap, fit_feature_maps
 from .truth import sample_truth
 
@@ -86,6 +87,8 @@ class World:
       directions per mode; `intro_rgb`, `intro_audio` [16, latent]: label-independent intro styles.
     - `rgb_map`, `audio_map`: the FeatureMap (ReLU layer + fitted PCA whitening) of each modality.
     - `rated_classes`: sorted class ids of segment_label_ids.csv.
+    - `kinds`: each class's kind (plain, conjunction, order, change, anchored, localized; kinds.py),
+      its concepts and anchor, and the shared overlay styles.
     """
 
     config: SynthConfig
@@ -110,6 +113,7 @@ class World:
     rgb_map: FeatureMap
     audio_map: FeatureMap
     rated_classes: np.ndarray
+    kinds: ClassKinds
     id_multiplier: int
     id_shift: int
     vertical_members: list[np.ndarray] = field(repr=False, default_factory=list)
@@ -156,6 +160,10 @@ class World:
 
         rgb_prototypes = _prototypes(config.rgb_latent_size, vertical, parent, num_modes, config, rng)
         audio_prototypes = _prototypes(config.audio_latent_size, vertical, parent, num_modes, config, rng)
+        kinds = draw_kinds(  # own stream: a world without structured classes keeps its version-2 bytes
+            config, np.random.default_rng([config.seed, STRUCTURE_STREAM]), rgb_prototypes, audio_prototypes, num_modes,
+            mode_weights, visual_strength, audio_strength,
+        )
         intro_rgb = _unit(rng.standard_normal((N_INTRO_STYLES, config.rgb_latent_size))) * 1.3
         intro_audio = _unit(rng.standard_normal((N_INTRO_STYLES, config.audio_latent_size))) * 1.3
         rgb_map = _random_map(config.rgb_latent_size, config.rgb_hidden_size, rng)
@@ -174,7 +182,7 @@ class World:
             audio_strength=audio_strength.astype(np.float32), audio_dominant=audio_dominant,
             rgb_prototypes=rgb_prototypes, audio_prototypes=audio_prototypes,
             intro_rgb=intro_rgb.astype(np.float32), intro_audio=intro_audio.astype(np.float32),
-            rgb_map=rgb_map, audio_map=audio_map, rated_classes=rated.astype(np.int64),
+            rgb_map=rgb_map, audio_map=audio_map, rated_classes=rated.astype(np.int64), kinds=kinds,
             id_multiplier=id_multiplier, id_shift=int(rng.integers(0, _ID_SPACE)), vertical_members=members,
         )
         world._index_samplers()
@@ -259,8 +267,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _assign_verticals(num_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """Vertical of each class: counts follow VERTICAL_CLASS_WEIGHTS (>= 1 each), order shuffled."""
+    """Vertical of each class: counts follow VERTICAL_CLASS_WEIGHTS (>= 1 each), order shuffled;
+    fewer classes than verticals (probe worlds) take one random vertical each."""
     n = len(VERTICALS)
+    if num_classes < n:
+        return rng.permutation(n)[:num_classes]
     share = VERTICAL_CLASS_WEIGHTS / VERTICAL_CLASS_WEIGHTS.sum() * (num_classes - n)
     counts = 1 + np.floor(share).astype(np.int64)
     remainder = num_classes - counts.sum()
