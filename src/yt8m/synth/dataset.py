@@ -32,6 +32,7 @@ from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
 from .config import GENERATOR_VERSION, LEVELS, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
+from .kinds import KIND_NAMES, PLAIN
 from .render import render_many
 from .streams import STREAM_SPARSE, video_rng
 from .truth import MAIN, MINOR, VideoTruth, sample_truth
@@ -450,6 +451,8 @@ def _manifest(config: SynthConfig, world: World, totals: dict, files: dict, trai
             "hierarchy_pairs": world.hierarchy_pairs().tolist(),
             "multimodal_classes": np.flatnonzero(world.num_modes > 1).tolist(),
             "audio_dominant_classes": np.flatnonzero(world.audio_dominant).tolist(),
+            "class_kinds": {name: np.flatnonzero(world.kinds.kind == k).tolist() for k, name in enumerate(KIND_NAMES) if k != PLAIN},
+            "anchors": {int(c): int(world.kinds.anchor[c]) for c in np.flatnonzero(world.kinds.anchor >= 0)},
             "rated_classes": len(world.rated_classes),
             "classes_seen_in_train": int((train_counts > 0).sum()),
         },

@@ -7,8 +7,8 @@ averaging per-frame scores cannot read.
   one frame identifies the class (needs non-linear pooling).
 - order: twin classes share two concepts; "A then B" shows A in the first half of its visible frames
   and B in the second, its twin "B then A" the reverse (needs recurrence or attention over order).
-- change: the visible frames alternate between two concepts, frame by frame; lures show each concept
-  in a shot of its own, so every single frame looks like a lure's (needs consecutive frames).
+- change: the visible frames alternate between two concepts, frame by frame; lures show the same
+  amount of each concept in alternate shots, so every single frame looks like a lure's (needs consecutive frames).
 - anchored: two appearance modes whose average is exactly the look of another (plain) class (needs
   a mixture: no single linear score separates the modes from their anchor).
 - localized: visible in one short span (2..localized_frames frames) of the video only (needs
@@ -160,24 +160,40 @@ def place_concepts(kinds: ClassKinds, labels: np.ndarray, visible: np.ndarray, s
             show(a, shown[0::2])
             show(b, shown[1::2])
     lure_classes = kinds.lure_classes
-    if len(lure_classes) and lure_rate > 0:
-        shots = len(shot_bounds) - 1
+    if len(lure_classes) and lure_rate > 0 and len(labels):
+        shot_of = np.repeat(np.arange(len(shot_bounds) - 1), np.diff(shot_bounds))  # frames of the body only
+        offset = shot_bounds[0]
         for _ in range(rng.poisson(lure_rate)):
             cls_id = int(lure_classes[rng.integers(len(lure_classes))])
             if cls_id in labels:
                 continue
-            a, b = kinds.concepts[cls_id]
-            if shots >= 2:
-                s, t = rng.choice(shots, size=2, replace=False)
-                show(a, slice(shot_bounds[s], shot_bounds[s + 1]))
-                show(b, slice(shot_bounds[t], shot_bounds[t + 1]))
-            else:
-                middle = (shot_bounds[0] + shot_bounds[-1]) // 2
-                show(a, slice(shot_bounds[0], middle))
-                show(b, slice(middle, shot_bounds[-1]))
+            footprint = _lure_footprint(kinds.kind[cls_id], visible[:, rng.integers(len(labels))], shot_of, offset, rng)
+            for concept, where in zip(kinds.concepts[cls_id], footprint):
+                show(concept, where)
     if not ids:
         return np.zeros(0, dtype=np.int64), np.zeros((frames, 0), dtype=bool)
     return np.asarray(ids, dtype=np.int64), np.stack(columns, axis=1)
+
+
+def _lure_footprint(kind: int, footprint: np.ndarray, shot_of: np.ndarray, offset: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of a lure's two concepts, each alone, in the amount a real label would show them: the
+    footprint is a label of the video (where that label is visible). A change lure puts A and B in
+    alternate shots of the footprint (a change class alternates them frame by frame: the same number
+    of frames of each); a conjunction lure puts A on the footprint and B on as many frames of other
+    shots (a conjunction shows both on the footprint)."""
+    frames = np.flatnonzero(footprint)
+    frames = frames[(frames >= offset) & (frames < offset + len(shot_of))]
+    shots = np.unique(shot_of[frames - offset])
+    if kind == CHANGE or len(shots) == len(np.unique(shot_of)):
+        first = rng.permutation(shots)[: (len(shots) + 1) // 2] if len(shots) > 1 else shots
+        in_first = np.isin(shot_of[frames - offset], first)
+        if len(shots) == 1:  # one shot: its first half and second half
+            in_first = np.arange(len(frames)) < (len(frames) + 1) // 2
+        return frames[in_first], frames[~in_first]
+    others = np.flatnonzero(~np.isin(shot_of, shots)) + offset  # frames of shots outside the footprint
+    start = int(rng.integers(0, max(len(others) - len(frames), 0) + 1))
+    return frames, others[start: start + len(frames)]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
