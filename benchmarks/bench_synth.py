@@ -3,6 +3,9 @@
 A preset-sized sample: the `medium` world (3862 classes, 1024 + 128 official feature sizes, 2048-wide
 ReLU layer before the PCA) with a few hundred train videos; every video is written frame- and
 video-level, exactly as `yt8m synth --preset medium` does. Also reports where one video's time goes.
+
+`--versions` (issue 12) instead compares generator version 3 with version 2 (`world_version=2`) per
+video, in CPU time, interleaved in one process, and writes its own section (synth_versions).
 """
 
 from __future__ import annotations
