@@ -353,7 +353,7 @@ def evaluate_gap(model, cfg, data: Path) -> dict:
 def transfer_part() -> dict:
     import torch
 
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
 
     torch.set_num_threads(1)
     world = WORK / "world"

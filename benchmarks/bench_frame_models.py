@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import CACHE, markdown_table, write_section  # noqa: E402
-from yt8m.data.synthetic import generate  # noqa: E402
+from yt8m.synth import generate  # noqa: E402
 from yt8m.evaluation.evaluate import evaluate_model  # noqa: E402
 from yt8m.io import read_records  # noqa: E402
 from yt8m.models import model_entry  # noqa: E402

@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import markdown_table, write_section  # noqa: E402
 from benchmarks.microbe_data import SYNTH, config, dataset  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
-from yt8m.data.synthetic_config import SynthConfig  # noqa: E402
-from yt8m.data.synthetic_sparse import sparse_frame_features  # noqa: E402
-from yt8m.data.synthetic_truth import sample_truth  # noqa: E402
-from yt8m.data.synthetic_world import STREAM_SPARSE, World, video_rng  # noqa: E402
+from yt8m.synth.config import SynthConfig  # noqa: E402
+from yt8m.synth.sparse import sparse_frame_features  # noqa: E402
+from yt8m.synth.truth import sample_truth  # noqa: E402
+from yt8m.synth.streams import STREAM_SPARSE, video_rng
+from yt8m.synth.world import World  # noqa: E402
 from yt8m.io import VideoRecord  # noqa: E402
 from yt8m.microbe import MicrobeJob, MicrobeModel, run_microbe  # noqa: E402
 from yt8m.microbe.calibration import fit_block  # noqa: E402

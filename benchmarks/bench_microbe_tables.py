@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import markdown_table, write_section  # noqa: E402
 from benchmarks.microbe_data import FEATURE_SETS, M, SYNTH, config, dataset, validate_files  # noqa: E402
-from yt8m.data.synthetic_config import SynthConfig  # noqa: E402
-from yt8m.data.synthetic_sparse import self_map  # noqa: E402
-from yt8m.data.synthetic_world import World  # noqa: E402
+from yt8m.synth.config import SynthConfig  # noqa: E402
+from yt8m.synth.sparse import self_map  # noqa: E402
+from yt8m.synth.world import World  # noqa: E402
 from yt8m.evaluation import hit_at_k  # noqa: E402
 from yt8m.io import read_records  # noqa: E402
 from yt8m.microbe import MicrobeJob, MicrobeModel  # noqa: E402

@@ -3,6 +3,9 @@
 A preset-sized sample: the `medium` world (3862 classes, 1024 + 128 official feature sizes, 2048-wide
 ReLU layer before the PCA) with a few hundred train videos; every video is written frame- and
 video-level, exactly as `yt8m synth --preset medium` does. Also reports where one video's time goes.
+
+`--versions` (issue 12) instead compares generator version 3 with version 2 (`world_version=2`) per
+video, in CPU time, interleaved in one process, and writes its own section (synth_versions).
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks.common import markdown_table, write_section  # noqa: E402
-from yt8m.data.synthetic import SPLITS, SynthConfig, World, generate, sample_truth  # noqa: E402
 from yt8m.io import RecordSchema, VideoRecord, encode_record  # noqa: E402
+from yt8m.synth import SPLITS, SynthConfig, World, generate, sample_truth  # noqa: E402
+from yt8m.synth.render import render_many  # noqa: E402
 
 VIDEOS = 1536
 SHARDS = 16
+VERSIONS = (2, 3)
+REPEATS = 4
+VERSION_VIDEOS = 32
 SAMPLE = dict(
     train_videos=VIDEOS, train_shards=SHARDS, validate_videos=0, test_videos=0, rated_test_videos=0,
     segment_validate_videos=0, segment_test_videos=0,
@@ -52,7 +59,7 @@ def _run(workers: int, root: Path) -> dict:
 def _worker_startup() -> float:
     """CPU seconds a fresh worker process spends importing the generator (and what yt8m.data pulls in)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-c", "import yt8m.data.synthetic"], check=True)
+    subprocess.run([sys.executable, "-c", "import yt8m.synth"], check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
@@ -68,7 +75,7 @@ def _stages() -> list[list]:
         truths = [sample_truth(world, "train", i) for i in range(64)]
         truth = (time.process_time() - start) / len(truths)
         start = time.process_time()
-        features = [f for i in range(0, 64, 16) for f in world.render_many(truths[i: i + 16])]
+        features = [f for i in range(0, 64, 16) for f in render_many(world, truths[i: i + 16])]
         render = (time.process_time() - start) / len(truths)
     schema = RecordSchema(kind="frame", num_classes=config.num_classes)
     start = time.process_time()
@@ -77,7 +84,7 @@ def _stages() -> list[list]:
     encode = (time.process_time() - start) / len(truths)
     frames = np.mean([t.num_frames for t in truths])
     return [
-        ["worker start-up: spawn + `import yt8m.data.synthetic` (yt8m.data imports torch)", f"{_worker_startup():.2f} s"],
+        ["worker start-up: spawn + `import yt8m.synth` (yt8m.data imports torch)", f"{_worker_startup():.2f} s"],
         ["World.build (structure + PCA fit on 16,384 frames), once, in the calling process", f"{build:.2f} s"],
         ["sample_truth (labels, shots, visibility, noisy labels)", f"{truth * 1e3:.2f} ms/video"],
         ["render (latents → ReLU 2048 → PCA 1024 + audio → uint8)", f"{render * 1e3:.1f} ms/video"],
@@ -86,7 +93,56 @@ def _stages() -> list[list]:
     ]
 
 
+def _per_video_cpu(world: World, start: int, count: int) -> float:
+    """CPU seconds per video of everything a shard job does for a video but the file write: truth,
+    render (in chunks of 16, like the jobs), encode."""
+    schema = RecordSchema(kind="frame", num_classes=world.config.num_classes)
+    begin = time.process_time()
+    truths = [sample_truth(world, "train", i) for i in range(start, start + count)]
+    for i in range(0, count, 16):
+        for t, f in zip(truths[i: i + 16], render_many(world, truths[i: i + 16])):
+            encode_record(VideoRecord(t.id, t.observed_labels, f), schema)
+    return (time.process_time() - begin) / count
+
+
+def versions() -> None:
+    """Generator version 3 against version 2 on the medium world: per-video CPU time, interleaved."""
+    load = os.getloadavg()[0]
+    with threadpool_limits(1):
+        worlds = {v: World.build(SynthConfig.from_preset("medium", world_version=v)) for v in VERSIONS}
+        costs = {v: [] for v in VERSIONS}
+        for repeat in range(REPEATS):  # the same videos (by index) for both versions, alternating
+            for v in VERSIONS:
+                costs[v].append(_per_video_cpu(worlds[v], repeat * VERSION_VIDEOS, VERSION_VIDEOS))
+    stats = {v: (np.mean(c), np.std(c, ddof=1) / np.sqrt(len(c))) for v, c in costs.items()}
+    ratios = np.array(costs[3]) / np.array(costs[2])
+    ratio, ratio_se = float(ratios.mean()), float(ratios.std(ddof=1) / np.sqrt(len(ratios)))
+    if ratio + 2 * ratio_se < 2.0:
+        verdict = "holds"
+    elif ratio - 2 * ratio_se > 2.0:
+        verdict = "does not hold"
+    else:
+        verdict = "not resolved"
+    rows = [[f"version {v}", f"{stats[v][0] * 1e3:.1f} ± {stats[v][1] * 1e3:.1f}"] for v in VERSIONS]
+    body = "\n\n".join([
+        f"Per-video CPU time (process time, one BLAS thread) of truth + render + encode on the `medium` world, "
+        f"{REPEATS} interleaved repeats of {VERSION_VIDEOS} train videos per version (the same video indices), "
+        "mean ± standard error over the repeats. Version 2 is `--set world_version=2` (the old world, same bytes).",
+        markdown_table(["generator", "ms CPU per video"], rows),
+        f"Version 3 / version 2, paired by repeat: {ratio:.2f} ± {ratio_se:.2f}. Claim \"version 3 stays within 2× "
+        f"of version 2 per video\" (ratio + 2 SE < 2): {verdict}.",
+        f"1-minute load average at the start: {load:.1f} on {os.cpu_count()} cores (CPU time, not wall time, so the "
+        "load does not enter the ratio).",
+    ])
+    write_section("synth_versions", "Synthetic generator: version 3 against version 2 per video (issue 12)",
+                  ".venv/bin/python benchmarks/bench_synth.py --versions", body)
+    print(body)
+
+
 def main() -> None:
+    if "--versions" in sys.argv[1:]:
+        versions()
+        return
     load = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="bench_synth_"))
     try:

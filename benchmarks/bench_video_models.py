@@ -69,7 +69,7 @@ once).
 
 
 def dataset(levels: tuple[str, ...]) -> Path:
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
 
     out = CACHE / f"medium-subset-{'-'.join(levels)}-seed0"
     generate(out, preset="medium", seed=0, workers=2, progress=False, levels=levels, **SUBSET)

@@ -49,7 +49,7 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 
 def synthetic_dataset(preset: str = "medium", seed: int = 0, workers: int | None = None) -> Path:
     """The synthetic dataset every benchmark shares, generated once into benchmarks/.cache/ (resumable)."""
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
 
     out = CACHE / f"{preset}-seed{seed}"
     generate(out, preset=preset, seed=seed, workers=workers)

@@ -29,7 +29,7 @@ BUCKET_WIDTH = 1e-2
 
 
 def dataset() -> Path:
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
 
     generate(DATA, preset="small", seed=0, workers=2, progress=False, **SYNTH)
     return DATA

@@ -11,7 +11,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
     Layout and contents: docs/synthetic.md; sizes and the generator's truth: `<path>/manifest.json`.
     """
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
 
     out = tmp_path_factory.mktemp("tiny_data")
     generate(out, preset="tiny", seed=0, workers=1, progress=False)

@@ -33,7 +33,7 @@ def test_bad_values_are_one_line_errors_naming_key_type_and_value(item, key, exp
 
 
 def test_one_override_parser_for_train_synth_and_microbe():
-    from yt8m.data.synthetic_config import SynthConfig
+    from yt8m.synth.config import SynthConfig
     from yt8m.microbe import MicrobeConfig
     from yt8m.typed_config import parse_overrides
 

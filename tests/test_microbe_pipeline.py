@@ -10,14 +10,15 @@ from typer.testing import CliRunner
 
 from microbe_toy import toy_records, write_toy_files
 from yt8m.cli import app
-from yt8m.data.synthetic import generate
-from yt8m.data.synthetic_config import SynthConfig
-from yt8m.data.synthetic_sparse import (
+from yt8m.synth import generate
+from yt8m.synth.config import SynthConfig
+from yt8m.synth.sparse import (
     ATTRIBUTE, CONFUSION, FINE_KIND, GENERAL_TERM, NOISE, SCENE_TERM, SELF, base_classifiers, sparse_frame_features,
     vocabulary_sizes,
 )
-from yt8m.data.synthetic_truth import sample_truth
-from yt8m.data.synthetic_world import STREAM_SPARSE, World, video_rng
+from yt8m.synth.truth import sample_truth
+from yt8m.synth.streams import STREAM_SPARSE, video_rng
+from yt8m.synth.world import World
 from yt8m.io import RecordSchema, read_records, write_records
 from yt8m.microbe import MicrobeConfig, is_microbe_model, load_microbe_model, run_microbe
 from yt8m.microbe.dask_jobs import LocalRunner, make_runner

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from yt8m.cli import app
-from yt8m.data.synthetic import MAIN, MINOR, SynthConfig, generate, load_world
+from yt8m.synth import MAIN, MINOR, SynthConfig, generate, load_world
 from yt8m.data.vocabulary import VOCABULARY_COLUMNS, read_segment_label_ids, read_vocabulary
 from yt8m.io import SEGMENT_SIZE, dequantize, read_records
 
@@ -90,12 +90,15 @@ def test_video_level_means_are_means_of_dequantized_frames(tiny_data):
 
 
 def test_features_look_like_whitened_quantized_activations(tiny_data):
-    rgb = np.concatenate([r.features["rgb"] for r in _read(tiny_data, "frame/train*.tfrecord", "frame")])
+    records = _read(tiny_data, "frame/train*.tfrecord", "frame")
+    rgb = np.concatenate([r.features["rgb"] for r in records])
     x = dequantize(rgb)
     assert abs(float(x.mean())) < 0.15 and 0.8 < float(x.std()) < 1.3  # whitened: zero mean, unit variance
     saturated = float(((rgb == 0) | (rgb == 255)).mean())
     assert 0.01 < saturated < 0.2  # values beyond ±2 are clipped, as in the official quantizer
-    assert np.abs(np.corrcoef(x[:, :8].T) - np.eye(8)).max() < 0.25  # decorrelated (up to sampling noise)
+    # decorrelated up to sampling noise: the top directions vary mostly per video (style, overlay, topics),
+    # so a correlation estimated on these videos has a standard error of about 1 / sqrt(videos)
+    assert np.abs(np.corrcoef(x[:, :8].T) - np.eye(8)).max() < 4 / np.sqrt(len(records))
 
 
 def test_rated_test_is_the_start_of_test_with_true_labels(tiny_data, tiny_world):
@@ -174,7 +177,8 @@ def test_truth_structure(tiny_world):
             if parent >= 0:
                 assert parent in position  # a specific entity implies its general one
                 assert (truth.visible[:, position[parent]] >= truth.visible[:, k]).all()
-        assert truth.shot_bounds[0] == truth.intro_frames and truth.shot_bounds[-1] == truth.num_frames
+        assert truth.shot_bounds[0] == truth.intro_frames and truth.shot_bounds[-1] == truth.num_frames - truth.outro_frames
+        assert not truth.visible[truth.num_frames - truth.outro_frames:].any()  # uninformative outro
     assert tiny_world.is_general[tiny_world.hierarchy_pairs()[:, 1]].all()
 
 
@@ -243,7 +247,7 @@ def test_same_seed_same_bytes_for_any_worker_count_and_resume(tmp_path):
     # a directory written by another generator version is never resumed into
     state = one / ".synth" / "config.json"
     state.write_text(json.dumps({**json.loads(state.read_text()), "generator_version": 1}))
-    with pytest.raises(ValueError, match="generator version 1, this is version"):
+    with pytest.raises(ValueError, match="generator version 1, this config gives version 3"):
         generate(one, "tiny", 0, workers=1, progress=False, **MINI)
     assert {k: v for k, v in _files(one).items() if k != ".synth/config.json"} == {k: v for k, v in first.items() if k != ".synth/config.json"}
 
@@ -270,7 +274,7 @@ def test_config_rejects_impossible_settings():
 
 
 def test_sparse_features_reach_the_frame_records(tmp_path):
-    pytest.importorskip("yt8m.data.synthetic_sparse")
+    pytest.importorskip("yt8m.synth.sparse")
     out = tmp_path / "sparse"
     generate(out, "tiny", 0, workers=1, progress=False, splits=("train",), sparse_features=("im",), **MINI)
     records = list(read_records(str(out / "frame/train*.tfrecord"), "frame", sparse_features=("im",), num_classes=30))
@@ -279,7 +283,7 @@ def test_sparse_features_reach_the_frame_records(tmp_path):
 
 def test_short_videos_are_allowed(tmp_path):
     """Videos shorter than the PCA sample per video (32 frames) still generate."""
-    from yt8m.data.synthetic import generate
+    from yt8m.synth import generate
     from yt8m.io import read_records
 
     generate(tmp_path, preset="tiny", seed=1, workers=1, progress=False, min_frames=10, max_frames=20,

@@ -45,7 +45,7 @@ def _history(run_dir: Path) -> list[dict]:
 
 def run_demo(out_dir: str | Path = "runs/demo", *, preset: str = "small", seed: int = 0, workers: int | None = None) -> dict:
     """Run the demo; returns the metrics dict written to runs/demo/metrics.json."""
-    from .data.synthetic import generate
+    from .synth import generate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from .app import app, fail
 @app.command("synth")
 def synth(
     out_dir: Path = typer.Argument(..., help="output directory (resumes if it holds the same config)"),
-    preset: str = typer.Option("tiny", "--preset", "-p", help="tiny | small | medium | full"),
+    preset: str = typer.Option("tiny", "--preset", "-p", help="tiny | small | medium | full, or a probe world: probe-conjunction, probe-order, probe-change, probe-multimodal, probe-localized, probe-distractor, probe-combined"),
     seed: int = typer.Option(0, "--seed", help="random seed: same seed and preset give the same bytes"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="worker processes (default: all cores)"),
     splits: str = typer.Option(
@@ -25,7 +25,7 @@ def synth(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Generate train/validate/test (+ human-rated) frame- and video-level records and 2019 segment ratings."""
-    from ..data.synthetic import generate
+    from ..synth import generate
 
     from ..typed_config import parse_overrides
 

@@ -1,6 +1,6 @@
-"""Datasets and loaders for torch, frame sampling, the synthetic generator and the vocabulary.
+"""Datasets and loaders for torch, frame sampling and the vocabulary (the synthetic generator is yt8m.synth).
 
-Names load lazily so the generator's worker processes do not import torch.
+Names load lazily so the generator's worker processes (which read the vocabulary module) do not import torch.
 """
 
 from importlib import import_module

@@ -136,7 +136,7 @@ class MicrobeConfig:
         self.space  # validates the feature settings
 
     def _from_synthetic(self, directory: Path) -> None:
-        from yt8m.data.synthetic_sparse import vocabulary_sizes
+        from yt8m.synth.sparse import vocabulary_sizes
 
         manifest = directory / "manifest.json"
         try:

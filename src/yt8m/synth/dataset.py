@@ -27,23 +27,20 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
 from ..progress import Progress
-from .synthetic_config import LEVELS, PRESETS, SPLITS, SynthConfig, split_bounds
-from .synthetic_truth import MAIN, MINOR, VideoTruth, sample_truth
-from .synthetic_world import STREAM_SPARSE, World, video_rng
-from .vocabulary import write_segment_label_ids, write_vocabulary
+from .config import GENERATOR_VERSION, LEVELS, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
+from .kinds import KIND_NAMES, PLAIN
+from .render import render_many
+from .streams import STREAM_SPARSE, video_rng
+from .truth import MAIN, MINOR, VideoTruth, sample_truth
+from .world import World
 
-__all__ = [
-    "LEVELS", "MAIN", "MINOR", "PRESETS", "SPLITS", "ShardJob", "SynthConfig", "VideoTruth", "World",
-    "generate", "generate_config", "load_world", "plan_jobs", "run_job", "sample_truth",
-]
+__all__ = ["ShardJob", "generate", "generate_config", "load_world", "plan_jobs", "run_job"]
 
 MANIFEST_VERSION = 1
-# Bump whenever the bytes a given config and seed produce change: resuming into a directory written
-# by another generator version would mix two different worlds in one dataset.
-GENERATOR_VERSION = 2
 STATE_DIR = ".synth"
 RENDER_CHUNK = 16  # videos rendered per matrix product
 _BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -148,10 +145,10 @@ def run_job(world: World, job: ShardJob, out_dir: str | os.PathLike) -> dict:
             writers.append((RecordWriter(out / path, schemas[kind]), group, kind, labels, job.start + count))
         for chunk_start in range(job.start, job.stop, RENDER_CHUNK):
             truths = [sample_truth(world, job.split, i) for i in range(chunk_start, min(chunk_start + RENDER_CHUNK, job.stop))]
-            for truth, features in zip(truths, world.render_many(truths)):
+            for truth, features in zip(truths, render_many(world, truths)):
                 sparse = {}
                 if config.sparse_features:
-                    from .synthetic_sparse import sparse_frame_features
+                    from .sparse import sparse_frame_features
 
                     rng = video_rng(config.seed, truth.split, truth.index, STREAM_SPARSE)
                     sparse = sparse_frame_features(world, truth, rng, config)
@@ -327,14 +324,17 @@ def _claim(out: Path, config: SynthConfig) -> None:
     """Record the config; refuse to mix shards of different configs or generator versions in one directory."""
     path = out / STATE_DIR / "config.json"
     mine = {k: v for k, v in config.to_dict().items() if k != "levels"}
-    mine["generator_version"] = GENERATOR_VERSION
+    mine["generator_version"] = config.world_version  # the version whose bytes this config gives
     if path.exists():
         theirs = json.loads(path.read_text())
+        if "world_version" not in theirs:  # written before version 3: a version-2 world
+            theirs = {**STRUCTURE_OFF, "world_version": 2, **theirs}
         differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differing:
             if "generator_version" in differing:  # the same config now gives other bytes
                 version = theirs.get("generator_version", "unknown (1)")
-                why = f"was written by synthetic generator version {version}, this is version {GENERATOR_VERSION}"
+                why = (f"was written by synthetic generator version {version}, this config gives version "
+                       f"{config.world_version} (the generator writes versions 2..{GENERATOR_VERSION}: --set world_version=N)")
             else:
                 why = f"holds a synthetic dataset made with a different config ({', '.join(differing[:5])} differ)"
             raise ValueError(f"{out} {why}; use another directory or delete it")
@@ -411,7 +411,7 @@ def _manifest(config: SynthConfig, world: World, totals: dict, files: dict, trai
     return {
         "format": "yt8m-synthetic",
         "version": MANIFEST_VERSION,
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": config.world_version,
         "preset": config.preset,
         "seed": config.seed,
         "config": config.to_dict(),
@@ -430,6 +430,8 @@ def _manifest(config: SynthConfig, world: World, totals: dict, files: dict, trai
             "hierarchy_pairs": world.hierarchy_pairs().tolist(),
             "multimodal_classes": np.flatnonzero(world.num_modes > 1).tolist(),
             "audio_dominant_classes": np.flatnonzero(world.audio_dominant).tolist(),
+            "class_kinds": {name: np.flatnonzero(world.kinds.kind == k).tolist() for k, name in enumerate(KIND_NAMES) if k != PLAIN},
+            "anchors": {int(c): int(world.kinds.anchor[c]) for c in np.flatnonzero(world.kinds.anchor >= 0)},
             "rated_classes": len(world.rated_classes),
             "classes_seen_in_train": int((train_counts > 0).sum()),
         },

@@ -1,7 +1,9 @@
 """`SynthConfig`: every knob of the synthetic YouTube-8M generator, with named size presets.
 
-Presets only set sizes (classes, videos, shards); the behaviour knobs keep one default everywhere, so
-a model comparison on `small` means the same thing on `medium`. docs/synthetic.md explains each knob.
+The size presets (tiny..full) only set sizes (classes, videos, shards); the behaviour knobs keep one
+default everywhere, so a model comparison on `small` means the same thing on `medium`. The probe
+presets (probes.py) are tiny worlds with one structure on and the rest off. docs/synthetic.md
+explains each knob.
 """
 
 from __future__ import annotations
@@ -11,6 +13,18 @@ from dataclasses import dataclass
 
 from ..typed_config import build
 
+from .probes import PROBES
+
+# Bump whenever the bytes a given config and seed produce change. Version 3 added the structures that
+# need more than averaging (conjunctions, temporal order, change, anchored modes, localized evidence,
+# outros and overlays); `world_version=2` keeps them off and reproduces the version-2 bytes exactly.
+GENERATOR_VERSION = 3
+WORLD_VERSIONS = (2, 3)
+# The version-3 knobs, and their values in a version-2 world (all off).
+STRUCTURE_OFF: dict[str, float | int] = dict(
+    conjunction_fraction=0.0, order_fraction=0.0, change_fraction=0.0, anchored_fraction=0.0,
+    localized_fraction=0.0, lure_rate=0.0, outro_prob=0.0, overlay_prob=0.0,
+)
 # What the generator writes, per split: frame/ + video/ for the video-level task (2017/2018),
 # segments/ for the 2019 segment task. `test` also yields `rated_test` (its first videos with the
 # exhaustive true labels, the paper's human-rated set); `segment_test` yields `segment_rated_test`.
@@ -37,6 +51,7 @@ PRESETS: dict[str, dict[str, int | float]] = {
         segment_validate_videos=2000, segment_test_videos=1000,
         train_shards=24, validate_shards=24, test_shards=12, segment_validate_shards=8, segment_test_shards=4,
     ),
+    **PROBES,
     "full": dict(
         num_classes=3862, train_videos=3_888_919, validate_videos=1_112_356, test_videos=1_133_323,
         rated_test_videos=8000, segment_validate_videos=47_059, segment_test_videos=44_753,
@@ -52,6 +67,7 @@ class SynthConfig:
 
     preset: str = "tiny"
     seed: int = 0
+    world_version: int = GENERATOR_VERSION  # 2 reproduces the version-2 world (structure knobs off)
 
     # --- sizes (set by the preset)
     num_classes: int = 64
@@ -112,6 +128,20 @@ class SynthConfig:
     shot_noise: float = 0.45
     frame_noise: float = 0.6
 
+    # --- structure that averaging frames cannot read (version 3; docs/synthetic.md, "Structure").
+    # Each class has one kind: plain (the sum-of-prototypes look) or one of these; fractions of classes.
+    conjunction_fraction: float = 0.04  # seen only as two concepts together in one shot (each alone is a lure)
+    order_fraction: float = 0.04  # twin classes "concept A then B" / "B then A" (even count)
+    change_fraction: float = 0.03  # frames alternate between two concepts; each alone is a lure
+    anchored_fraction: float = 0.05  # two modes whose average is another (plain) class's look
+    localized_fraction: float = 0.10  # visible in one short span only (2..localized_frames frames)
+    localized_frames: int = 5
+    lure_rate: float = 0.5  # per video (Poisson): lone concepts of a conjunction/change class, in two shots
+    outro_prob: float = 0.3  # label-free end screen (shares the 16 intro styles)
+    max_outro_frames: int = 15
+    overlay_prob: float = 0.25  # a logo/caption overlay on every content frame, one of 8 shared styles
+    overlay_strength: float = 0.3
+
     # --- 2019 segment ratings
     num_rated_classes: int = 0  # 0 = round(num_classes * 1000 / 3862), like the 1000 of 3862
     segment_ratings_mean: float = 5.0
@@ -120,22 +150,33 @@ class SynthConfig:
 
     # --- output
     levels: tuple[str, ...] = LEVELS
-    sparse_features: tuple[str, ...] = ()  # MiCRObE base-classifier outputs (yt8m.data.synthetic_sparse)
+    sparse_features: tuple[str, ...] = ()  # MiCRObE base-classifier outputs (yt8m.synth.sparse)
 
     @classmethod
     def from_preset(cls, preset: str = "tiny", **overrides) -> "SynthConfig":
+        """A preset's config; `world_version=2` turns the version-3 structure off (the old bytes)."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-        return build(cls, {**PRESETS[preset], **_checked(overrides), "preset": preset}, what="SynthConfig")
+        overrides = _checked(overrides)
+        version = int(overrides.get("world_version", GENERATOR_VERSION))
+        if preset in PROBES and version < 3:
+            raise ValueError(f"preset {preset!r} needs world_version 3 (the probes are version-3 structure)")
+        old = STRUCTURE_OFF if version == 2 else {}
+        return build(cls, {**PRESETS[preset], **old, **overrides, "preset": preset}, what="SynthConfig")
 
     @classmethod
     def from_dict(cls, fields: dict) -> "SynthConfig":
-        """Inverse of `to_dict` (e.g. the `config` of a manifest.json)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        """Inverse of `to_dict` (e.g. the `config` of a manifest.json); a config written before
+        version 3 has no world_version and is a version-2 world."""
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        if "world_version" not in fields:
+            fields = {**STRUCTURE_OFF, **fields, "world_version": 2}
+        return cls(**fields)
 
     def __post_init__(self) -> None:
         checks = [
-            (self.num_classes >= 24, "num_classes must be >= 24 (one class per vertical at least)"),
+            (self.num_classes >= 24 or (self.world_version >= 3 and self.num_classes >= 8),
+             "num_classes must be >= 24 (>= 8 from world_version 3: then some verticals have no class)"),
             (0 < self.min_frames <= self.max_frames <= 300, "need 0 < min_frames <= max_frames <= 300"),
             (self.min_frames >= 10, "min_frames must be >= 10 (segments are 5 frames)"),
             (self.rated_test_videos <= self.test_videos, "rated_test_videos cannot exceed test_videos"),
@@ -145,6 +186,12 @@ class SynthConfig:
              "PCA cannot output more dimensions than the hidden ReLU layer has"),
             (self.max_modes >= 1 and self.partners_per_class >= 1, "max_modes and partners_per_class must be >= 1"),
             (1 <= self.segment_positive_min_frames <= 5, "segment_positive_min_frames must be in 1..5"),
+            (self.world_version in WORLD_VERSIONS, f"world_version must be one of {WORLD_VERSIONS}"),
+            (self.world_version >= 3 or all(getattr(self, k) == v for k, v in STRUCTURE_OFF.items()),
+             "world_version 2 has no conjunctions, order, change, anchored, localized, lures, outros or "
+             "overlays: leave those knobs at 0 (SynthConfig.from_preset does)"),
+            (self.structured_fraction <= 1.0, "conjunction + order + change + anchored + localized fractions exceed 1"),
+            (self.localized_frames >= 2 and self.max_outro_frames >= 2, "localized_frames and max_outro_frames must be >= 2"),
         ]
         for split in SPLITS:
             videos, shards = getattr(self, f"{split}_videos"), getattr(self, f"{split}_shards")
@@ -156,6 +203,11 @@ class SynthConfig:
     @property
     def total_videos(self) -> int:
         return sum(getattr(self, f"{split}_videos") for split in SPLITS)
+
+    @property
+    def structured_fraction(self) -> float:
+        """Share of classes that are not plain."""
+        return self.conjunction_fraction + self.order_fraction + self.change_fraction + self.anchored_fraction + self.localized_fraction
 
     @property
     def rated_classes(self) -> int:
@@ -183,4 +235,4 @@ def split_bounds(num_videos: int, num_shards: int, shard: int) -> tuple[int, int
     return start, start + base + (shard < extra)
 
 
-__all__ = ["LEVELS", "PRESETS", "SPLITS", "SynthConfig", "split_bounds"]
+__all__ = ["GENERATOR_VERSION", "LEVELS", "PRESETS", "SPLITS", "STRUCTURE_OFF", "SynthConfig", "split_bounds"]

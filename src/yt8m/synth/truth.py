@@ -2,17 +2,22 @@
 labels an automatic annotation system would report, and (segment splits) 5-second segment ratings.
 
 Drawn from the video's own random stream, so `sample_truth(world, split, i)` is cheap and the same
-in every process; features are rendered from it by `World.render`.
+in every process; features are rendered from it by `render.render`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io import SEGMENT_SIZE
-from .synthetic_world import STREAM_TRUTH, World, video_rng
+from .kinds import localize, place_concepts
+from .streams import STREAM_STRUCTURE, STREAM_TRUTH, video_rng
+
+if TYPE_CHECKING:
+    from .world import World
 
 MAIN, MINOR = 0, 1
 SEGMENT_SPLITS = ("segment_validate", "segment_test")
@@ -35,6 +40,9 @@ class VideoTruth:
       labels mostly, some MAIN ones, plus wrong labels); never empty, like the real dataset.
     - `segment_start_times`, `segment_labels`, `segment_scores` (segment splits only): ratings of
       5-frame segments; score 1.0 iff the class is visible in >= segment_positive_min_frames of them.
+    - version 3: `outro_frames` (the last frames show label-free outro style `outro_style`), `overlay`
+      (an overlay style on every content frame, -1 none), `concept_ids` [Q] and `concept_visible`
+      [T, Q] (the concepts shown: of conjunction/order/change labels, and lures; kinds.py).
     """
 
     split: str
@@ -54,6 +62,11 @@ class VideoTruth:
     segment_start_times: np.ndarray | None = None
     segment_labels: np.ndarray | None = None
     segment_scores: np.ndarray | None = None
+    outro_frames: int = 0
+    outro_style: int = 0
+    overlay: int = -1
+    concept_ids: np.ndarray | None = None
+    concept_visible: np.ndarray | None = None
 
     @property
     def missing_labels(self) -> np.ndarray:
@@ -70,7 +83,7 @@ class VideoTruth:
         return self.labels[self.visible[frame]]
 
     def frame_shots(self) -> np.ndarray:
-        """Shot index of every frame, -1 during the intro."""
+        """Shot index of every frame, -1 during the intro and the outro."""
         shots = np.full(self.num_frames, -1, dtype=np.int64)
         for s in range(len(self.shot_bounds) - 1):
             shots[self.shot_bounds[s]: self.shot_bounds[s + 1]] = s
@@ -90,19 +103,35 @@ def sample_truth(world: World, split: str, index: int) -> VideoTruth:
     intro = int(rng.integers(2, cfg.max_intro_frames + 1)) if rng.random() < cfg.intro_prob and cfg.max_intro_frames >= 2 else 0
     intro = min(intro, frames // 2)  # short videos keep most of their frames for the content
     intro_style = int(rng.integers(len(world.intro_rgb)))
+    # version 3 draws from its own stream: with the structure off, the version-2 draws are untouched
+    structure = video_rng(cfg.seed, split, index, STREAM_STRUCTURE) if cfg.world_version >= 3 else None
+    outro = outro_style = 0
+    overlay = -1
+    if structure is not None:
+        if structure.random() < cfg.outro_prob:
+            outro = min(int(structure.integers(2, cfg.max_outro_frames + 1)), (frames - intro) // 3)
+        outro_style = int(structure.integers(len(world.intro_rgb)))
+        if structure.random() < cfg.overlay_prob:
+            overlay = int(structure.integers(len(world.kinds.overlay_rgb)))
 
     labels, roles, implied = _sample_labels(world, rng, split in SEGMENT_SPLITS)
     order = np.argsort(labels)
     labels, roles, implied = labels[order], roles[order], implied[order]
     modes = np.array([rng.choice(world.config.max_modes, p=world.mode_weights[c]) for c in labels], dtype=np.int64)
-    shot_bounds = _shot_bounds(intro, frames, cfg.shot_mean_frames, rng)
+    shot_bounds = _shot_bounds(intro, frames - outro, cfg.shot_mean_frames, rng)
     shot_focus, visible = _visibility(world, labels, roles, implied, shot_bounds, frames, rng)
+    concept_ids = concept_visible = None
+    if structure is not None:
+        parents = np.isin(labels, world.parent[labels])
+        localize(world.kinds, labels, visible, shot_bounds, cfg.localized_frames, structure, parents)
+        concept_ids, concept_visible = place_concepts(world.kinds, labels, visible, shot_bounds, cfg.lure_rate, structure)
     observed = _observe(world, labels, roles, implied, visible, rng)
     truth = VideoTruth(
         split=split, index=index, id=world.video_id(split, index) if split != "pca" else f"pca{index}",
         num_frames=frames, intro_frames=intro, intro_style=intro_style, labels=labels, roles=roles,
         implied=implied, modes=modes, visible=visible, shot_bounds=shot_bounds, shot_focus=shot_focus,
-        observed_labels=observed,
+        observed_labels=observed, outro_frames=outro, outro_style=outro_style, overlay=overlay,
+        concept_ids=concept_ids, concept_visible=concept_visible,
     )
     if split in SEGMENT_SPLITS:
         _rate_segments(world, truth, rng)

@@ -1,8 +1,8 @@
 """The fixed random structure behind a synthetic dataset: classes, verticals, hierarchy, co-occurrence,
 appearance prototypes and the feature pipeline (ReLU map + PCA whitening), for one (config, seed).
 
-Everything here is drawn once from the seed; videos (synthetic_truth.py) and their features
-(`World.render`) are drawn from per-video streams, so any video can be regenerated on its own.
+Everything here is drawn once from the seed; videos (truth.py) and their features
+(render.py) are drawn from per-video streams, so any video can be regenerated on its own.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io import quantize
-from .synthetic_config import SynthConfig
-from .vocabulary import Vocabulary
+from ..data.vocabulary import Vocabulary
+from .config import SynthConfig
+from .kinds import STRUCTURE_STREAM, ClassKinds, draw_kinds
+from .render import FeatureMap, fit_feature_maps
+from .truth import sample_truth
 
 # The 24 top-level categories of the paper (Table 1, Figure 6) and their most frequent entities.
 TABLE1 = {
@@ -56,70 +58,12 @@ VERTICAL_CLASS_WEIGHTS = np.array(
 # Verticals whose entities are largely recognised by sound (music, concerts, dance).
 AUDIO_VERTICALS = ("Arts & Entertainment",)
 N_INTRO_STYLES = 16
-PCA_FRAMES_PER_VIDEO = 32
-PCA_EPSILON = 1e-4  # the official whitening: (x - mean) V / sqrt(eigenvalues + 1e-4)
 _SYLLABLES = ("ba be bi bo bu ca ce co da de di do fa fe fi ga go ha he ka ke ki ko la le li lo lu ma me mi mo "
               "na ne ni no nu pa pe pi po ra re ri ro ru sa se si so ta te ti to va ve vi vo za ze zo").split()
 _KG_ALPHABET = "0123456789bcdfghjklmnpqrstvwxyz_"  # Freebase mid characters
 _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_SPACE = 62 ** 4
-
-# Per-video random streams: np.random.default_rng([seed, split code, video index, stream]).
-SPLIT_CODES = {"train": 1, "validate": 2, "test": 3, "segment_validate": 4, "segment_test": 5, "pca": 9}
-STREAM_TRUTH, STREAM_FEATURES, STREAM_SPARSE = 0, 1, 2
 _WORLD_STREAM = 0x5EED
-
-
-def video_rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:
-    """The random stream of one video (independent of shards and worker processes)."""
-    return np.random.default_rng([seed, SPLIT_CODES[split], index, stream])
-
-
-@dataclass
-class FeatureMap:
-    """latent z -> h = ReLU(z W + b) (the "CNN activations") -> PCA + whitening, fit on a frame sample.
-
-    Mirrors the official pipeline: Inception ReLU features, then `(h - mean) V / sqrt(λ + 1e-4)` with
-    the top `size` eigenvectors V of the train-frame covariance; quantization happens after.
-    """
-
-    weight: np.ndarray  # float32 [latent, hidden]
-    bias: np.ndarray  # float32 [hidden]
-    mean_: np.ndarray = field(default=None)  # float32 [hidden]
-    components_: np.ndarray = field(default=None)  # float32 [size, hidden] eigenvectors, largest first
-    eigenvalues_: np.ndarray = field(default=None)  # float32 [size]
-    projection_: np.ndarray = field(default=None, repr=False)  # float32 [hidden, size] = V / sqrt(λ + ε)
-    offset_: np.ndarray = field(default=None, repr=False)  # float32 [size] = mean · projection
-    total_variance_: float = 0.0  # of the hidden features (explained variance = eigenvalues_.sum() / this)
-
-    def hidden(self, z: np.ndarray) -> np.ndarray:
-        h = z @ self.weight
-        h += self.bias
-        return np.maximum(h, 0.0, out=h)
-
-    def fit(self, z: np.ndarray, size: int) -> "FeatureMap":
-        h = self.hidden(z)
-        mean = h.mean(axis=0, dtype=np.float64)
-        h -= mean.astype(np.float32)
-        covariance = (h.T @ h).astype(np.float64) / len(h)  # float32 GEMM: fast, accurate enough here
-        eigenvalues, vectors = np.linalg.eigh(covariance)
-        self.total_variance_ = float(np.trace(covariance))
-        order = np.argsort(eigenvalues)[::-1][:size]
-        eigenvalues, vectors = np.maximum(eigenvalues[order], 0.0), vectors[:, order]
-        vectors *= np.where(vectors.sum(axis=0) < 0, -1.0, 1.0)  # a fixed sign per eigenvector
-        self.mean_ = mean.astype(np.float32)
-        self.components_ = np.ascontiguousarray(vectors.T, dtype=np.float32)
-        self.eigenvalues_ = eigenvalues.astype(np.float32)
-        self.projection_ = np.ascontiguousarray(vectors / np.sqrt(eigenvalues + PCA_EPSILON), dtype=np.float32)
-        self.offset_ = (mean @ self.projection_).astype(np.float32)
-        return self
-
-    def transform(self, z: np.ndarray) -> np.ndarray:
-        """Whitened float32 features [frames, size] (before quantization)."""
-        out = self.hidden(z) @ self.projection_
-        out -= self.offset_
-        return out
-
 
 @dataclass
 class World:
@@ -143,6 +87,8 @@ class World:
       directions per mode; `intro_rgb`, `intro_audio` [16, latent]: label-independent intro styles.
     - `rgb_map`, `audio_map`: the FeatureMap (ReLU layer + fitted PCA whitening) of each modality.
     - `rated_classes`: sorted class ids of segment_label_ids.csv.
+    - `kinds`: each class's kind (plain, conjunction, order, change, anchored, localized; kinds.py),
+      its concepts and anchor, and the shared overlay styles.
     """
 
     config: SynthConfig
@@ -167,6 +113,7 @@ class World:
     rgb_map: FeatureMap
     audio_map: FeatureMap
     rated_classes: np.ndarray
+    kinds: ClassKinds
     id_multiplier: int
     id_shift: int
     vertical_members: list[np.ndarray] = field(repr=False, default_factory=list)
@@ -213,6 +160,10 @@ class World:
 
         rgb_prototypes = _prototypes(config.rgb_latent_size, vertical, parent, num_modes, config, rng)
         audio_prototypes = _prototypes(config.audio_latent_size, vertical, parent, num_modes, config, rng)
+        kinds = draw_kinds(  # own stream: a world without structured classes keeps its version-2 bytes
+            config, np.random.default_rng([config.seed, STRUCTURE_STREAM]), rgb_prototypes, audio_prototypes, num_modes,
+            mode_weights, visual_strength, audio_strength,
+        )
         intro_rgb = _unit(rng.standard_normal((N_INTRO_STYLES, config.rgb_latent_size))) * 1.3
         intro_audio = _unit(rng.standard_normal((N_INTRO_STYLES, config.audio_latent_size))) * 1.3
         rgb_map = _random_map(config.rgb_latent_size, config.rgb_hidden_size, rng)
@@ -231,37 +182,18 @@ class World:
             audio_strength=audio_strength.astype(np.float32), audio_dominant=audio_dominant,
             rgb_prototypes=rgb_prototypes, audio_prototypes=audio_prototypes,
             intro_rgb=intro_rgb.astype(np.float32), intro_audio=intro_audio.astype(np.float32),
-            rgb_map=rgb_map, audio_map=audio_map, rated_classes=rated.astype(np.int64),
+            rgb_map=rgb_map, audio_map=audio_map, rated_classes=rated.astype(np.int64), kinds=kinds,
             id_multiplier=id_multiplier, id_shift=int(rng.integers(0, _ID_SPACE)), vertical_members=members,
         )
         world._index_samplers()
         if fit_features:
-            world._fit_pca()
+            fit_feature_maps(world)
         return world
 
     def _index_samplers(self) -> None:
         self._global_cdf = np.cumsum(self.popularity)
         self._vertical_cdf = [np.cumsum(self.popularity[m]) for m in self.vertical_members]
         self._rated_cdf = np.cumsum(self.popularity[self.rated_classes])
-
-    def _fit_pca(self) -> None:
-        """Fit both PCAs on frames of many train-like videos (the real PCA used frames of all train
-        videos): PCA_FRAMES_PER_VIDEO random frames each, so video- and class-level directions are
-        covered as well as frame-level ones."""
-        from .synthetic_truth import sample_truth
-
-        rgb, audio, frames, index = [], [], 0, 0
-        while frames < self.config.pca_sample_frames:
-            truth = sample_truth(self, "pca", index)
-            rng = video_rng(self.config.seed, "pca", index, STREAM_FEATURES)
-            z_rgb, z_audio = self.latents(truth, rng)
-            pick = rng.choice(truth.num_frames, size=min(PCA_FRAMES_PER_VIDEO, truth.num_frames), replace=False)
-            rgb.append(z_rgb[pick])
-            audio.append(z_audio[pick])
-            frames += len(pick)
-            index += 1
-        self.rgb_map.fit(np.concatenate(rgb), self.config.rgb_size)
-        self.audio_map.fit(np.concatenate(audio), self.config.audio_size)
 
     # ------------------------------------------------------------------ sampling helpers
     @property
@@ -302,43 +234,7 @@ class World:
 
     def video_truth(self, split: str, index: int):
         """The VideoTruth (labels, shots, visibility, noisy labels, segment ratings) of one video."""
-        from .synthetic_truth import sample_truth
-
         return sample_truth(self, split, index)
-
-    # ------------------------------------------------------------------ features
-    def latents(self, truth, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Per-frame latent vectors (rgb [T, Lr], audio [T, La]) of a video, before the ReLU map."""
-        cfg = self.config
-        frame_shot = truth.frame_shots()
-        out = []
-        for prototypes, strength, intro, size in (
-            (self.rgb_prototypes, self.visual_strength, self.intro_rgb, cfg.rgb_latent_size),
-            (self.audio_prototypes, self.audio_strength, self.intro_audio, cfg.audio_latent_size),
-        ):
-            scale = np.float32(1.0 / np.sqrt(size))
-            z = rng.standard_normal((truth.num_frames, size), dtype=np.float32) * (scale * np.float32(cfg.frame_noise))
-            appearance = prototypes[truth.labels, truth.modes] * strength[truth.labels, None]  # [K, L]
-            z += truth.visible.astype(np.float32) @ appearance
-            z += rng.standard_normal(size, dtype=np.float32) * (scale * np.float32(cfg.video_noise))
-            shots = rng.standard_normal((len(truth.shot_bounds) - 1, size), dtype=np.float32) * (scale * np.float32(cfg.shot_noise))
-            body = frame_shot >= 0
-            z[body] += shots[frame_shot[body]]
-            z[~body] += intro[truth.intro_style]
-            out.append(z)
-        return out[0], out[1]
-
-    def render(self, truth) -> dict[str, np.ndarray]:
-        """Quantized frame features {"rgb": uint8 [T, rgb_size], "audio": uint8 [T, audio_size]}."""
-        return self.render_many([truth])[0]
-
-    def render_many(self, truths) -> list[dict[str, np.ndarray]]:
-        """`render` for several videos at once: one large matrix product instead of many small ones."""
-        latents = [self.latents(t, video_rng(self.config.seed, t.split, t.index, STREAM_FEATURES)) for t in truths]
-        bounds = np.cumsum([0] + [t.num_frames for t in truths])
-        rgb = quantize(self.rgb_map.transform(np.concatenate([z for z, _ in latents])))
-        audio = quantize(self.audio_map.transform(np.concatenate([a for _, a in latents])))
-        return [{"rgb": rgb[lo:hi], "audio": audio[lo:hi]} for lo, hi in zip(bounds[:-1], bounds[1:])]
 
     # ------------------------------------------------------------------ side files
     def vocabulary(self, train_video_count: np.ndarray | None = None) -> Vocabulary:
@@ -371,8 +267,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _assign_verticals(num_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """Vertical of each class: counts follow VERTICAL_CLASS_WEIGHTS (>= 1 each), order shuffled."""
+    """Vertical of each class: counts follow VERTICAL_CLASS_WEIGHTS (>= 1 each), order shuffled;
+    fewer classes than verticals (probe worlds) take one random vertical each."""
     n = len(VERTICALS)
+    if num_classes < n:
+        return rng.permutation(n)[:num_classes]
     share = VERTICAL_CLASS_WEIGHTS / VERTICAL_CLASS_WEIGHTS.sum() * (num_classes - n)
     counts = 1 + np.floor(share).astype(np.int64)
     remainder = num_classes - counts.sum()
