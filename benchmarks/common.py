@@ -101,8 +101,10 @@ MIN_SEEDS = 3
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
-    """(mean, standard error of the mean); the SE is nan below 2 values."""
+    """(mean, standard error of the mean); the SE is nan below 2 values, both nan for none."""
     n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
     mean = sum(values) / n
     if n < 2:
         return mean, float("nan")
@@ -129,7 +131,9 @@ def verdict(a_values: list[float], b_values: list[float]) -> dict:
 
 
 def plus_minus(mean: float, se: float, digits: int = 3) -> str:
-    """"0.512 ± 0.004" (mean ± standard error; just the value when the SE is unknown)."""
+    """"0.512 ± 0.004" (mean ± standard error; just the value when the SE is unknown; "–" for no value)."""
+    if not math.isfinite(mean):
+        return "–"
     return f"{mean:.{digits}f}" if not math.isfinite(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
