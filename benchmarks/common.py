@@ -1,9 +1,21 @@
-"""Helpers shared by benchmark scripts: timing and writing one result section."""
+"""Helpers shared by benchmark scripts: timing, verdicts with their uncertainty, and one result section.
+
+A section is reproducible when its script stores what it measured and renders from that alone:
+`publish(script, name, title, command, raw)` writes the raw measurements to results/<name>.json
+(with the command, date and machine) and results/<name>.md = `rerender(results/<name>.json)`,
+which imports the script and calls its pure `render(raw) -> str`. tests/test_benchmarks_md.py
+re-renders every section that has a JSON and compares byte for byte, so no measured value or
+verdict can be typed into a template.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -31,17 +43,108 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_section(name: str, title: str, command: str, body: str) -> None:
-    """Write benchmarks/results/<name>.md atomically."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = (
+def machine() -> dict:
+    """Where and when a measurement ran (stored with the raw results)."""
+    return {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+
+
+def section_text(title: str, command: str, meta: dict, body: str) -> str:
+    return (
         f"## {title}\n\n"
-        f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores.\n\n{body.rstrip()}\n"
+        f"Command: `{command}` — {meta['date']}, {meta['machine']}, {meta['cores']} cores.\n\n{body.rstrip()}\n"
     )
-    tmp = RESULTS / f".{name}.md.tmp"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
-    tmp.replace(RESULTS / f"{name}.md")
+    tmp.replace(path)
+
+
+def write_section(name: str, title: str, command: str, body: str) -> None:
+    """Write benchmarks/results/<name>.md atomically (scripts without a raw JSON; prefer `publish`)."""
+    _atomic_write(RESULTS / f"{name}.md", section_text(title, command, machine(), body))
+
+
+def publish(script: str, name: str, title: str, command: str, raw: dict, meta: dict | None = None) -> str:
+    """Store `raw` as results/<name>.json, then write results/<name>.md rendered from it alone.
+
+    `script` is the benchmark's file (its module must define `render(raw) -> str`); `meta` keeps the
+    date and machine of an earlier measurement when a section is re-rendered from its cache."""
+    record = {"script": Path(script).name, "title": title, "command": command, **(meta or machine()), "raw": raw}
+    path = RESULTS / f"{name}.json"
+    _atomic_write(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    text = rerender(path)
+    _atomic_write(RESULTS / f"{name}.md", text)
+    return text
+
+
+def load_raw(name: str) -> dict:
+    """The stored record of results/<name>.json (keys: script, title, command, date, machine, cores, raw)."""
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def rerender(json_path: Path) -> str:
+    """The section text of a stored record: its script's `render(raw)` under the stored header."""
+    record = json.loads(Path(json_path).read_text())
+    spec = importlib.util.spec_from_file_location(f"_bench_{Path(json_path).stem}", Path(__file__).resolve().parent / record["script"])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the script loads
+    spec.loader.exec_module(module)
+    return section_text(record["title"], record["command"], record, module.render(record["raw"]))
+
+
+# --- verdicts: an ordering is claimed only when the numbers resolve it --------------------------
+
+MIN_SEEDS = 3
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """(mean, standard error of the mean); the SE is nan below 2 values, both nan for none."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    mean = sum(values) / n
+    if n < 2:
+        return mean, float("nan")
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(variance / n)
+
+
+def verdict(a_values: list[float], b_values: list[float]) -> dict:
+    """Claim "a above b": "holds" when mean(a) − mean(b) > 2 SE of the difference, "does not hold" when
+    it is below −2 SE, otherwise (or with fewer than MIN_SEEDS values on a side) "not resolved"."""
+    (a, a_se), (b, b_se) = mean_se(list(a_values)), mean_se(list(b_values))
+    difference = a - b
+    se = math.sqrt(a_se**2 + b_se**2)
+    if min(len(a_values), len(b_values)) < MIN_SEEDS or not math.isfinite(se):
+        word = "not resolved"
+    elif difference > 2 * se:
+        word = "holds"
+    elif difference < -2 * se:
+        word = "does not hold"
+    else:
+        word = "not resolved"
+    return {"verdict": word, "a_mean": a, "a_se": a_se, "b_mean": b, "b_se": b_se, "difference": difference, "se": se,
+            "seeds": min(len(a_values), len(b_values))}
+
+
+def plus_minus(mean: float, se: float, digits: int = 3) -> str:
+    """"0.512 ± 0.004" (mean ± standard error; just the value when the SE is unknown; "–" for no value)."""
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if not math.isfinite(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def mean_pm(values: list[float], digits: int = 3) -> str:
+    return plus_minus(*mean_se(list(values)), digits)
+
+
+def verdict_text(v: dict, digits: int = 3) -> str:
+    """"holds (0.512 ± 0.004 vs 0.498 ± 0.003, 3 seeds)"."""
+    seeds = f"{v['seeds']} seed{'s' if v['seeds'] != 1 else ''}"
+    return f"{v['verdict']} ({plus_minus(v['a_mean'], v['a_se'], digits)} vs {plus_minus(v['b_mean'], v['b_se'], digits)}, {seeds})"
 
 
 CACHE = Path(__file__).resolve().parent / ".cache"

@@ -19,7 +19,8 @@ RESULTS = HERE / "results"
 ROOT = HERE.parent
 
 
-def assemble() -> None:
+def assembled() -> str:
+    """BENCHMARKS.md's text from the sections in benchmarks/results/ (pure: reads only results/*.md)."""
     parts = [
         "# Benchmarks\n",
         "Produced by `make bench` (benchmarks/run_all.py); each section names the script that wrote it.",
@@ -27,7 +28,11 @@ def assemble() -> None:
     ]
     for result in sorted(RESULTS.glob("*.md")):
         parts.append(result.read_text().rstrip() + "\n")
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
+    return "\n".join(parts)
+
+
+def assemble() -> None:
+    (ROOT / "BENCHMARKS.md").write_text(assembled())
 
 
 def main() -> None:

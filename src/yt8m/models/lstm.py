@@ -24,7 +24,7 @@ from .registry import register_model
 class LstmConfig:
     hidden_size: int = 1024  # cells per layer (official --lstm_cells)
     num_layers: int = 2  # official --lstm_layers
-    output: str = "last"  # last (final state of the top layer) | linear_weighted (weights 1/N … 1)
+    output: str = "last"  # last (final state of the top layer) | linear_weighted (weights 1/N … 1) | last_all_layers
     dropout: float = 0.0  # after each layer (official: none)
     input_bn: bool = False  # batch norm on the input frames (not in the official model; see seed 002)
     bn_momentum: float = SLIM_MOMENTUM
@@ -45,7 +45,7 @@ class LstmModel(VideoModel):
             self.cell, self.feature_dim, config.hidden_size, config.num_layers, output=config.output, dropout=config.dropout,
             input_bn=config.input_bn, bn_momentum=config.bn_momentum,
         )
-        self.head = make_head(config.classifier, config.hidden_size, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
+        self.head = make_head(config.classifier, self.encoder.out_features, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
 
     def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.head(self.encoder(x, mask))

@@ -7,6 +7,9 @@ as the official losses.py. The L2 penalty is separate: the trainer adds
 `regularization_penalty · model.regularization_loss()`.
 
 - cross_entropy: official CrossEntropyLoss, −[y·log(p + ε) + (1 − y)·log(1 − p + ε)], ε = 1e-5.
+  A model trained per frame (frame_logistic's `training: per_frame`) also returns
+  "frame_predictions" [N, C] with "frame_video" [N]: then every frame is one example carrying its
+  video's labels, and the loss is averaged over frames.
   With `class_penalized` the positive term of class c is weighted by max_c' n_c' / n_c, n_c = the
   class's positive count in the training set ("Deep learning methods for YouTube-8M", §5: penalize
   false negatives with a coefficient inversely proportional to the label count). The paper gives
@@ -86,7 +89,13 @@ class CrossEntropyLoss(nn.Module):
         self.register_buffer("positive_weight", None if class_counts is None else class_penalty_weights(class_counts))
 
     def forward(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor, label_weights: torch.Tensor | None = None) -> torch.Tensor:
-        p = _pick(outputs, "predictions", "cross_entropy").float()
+        if "frame_predictions" in outputs:  # per-frame training: each frame an example with its video's labels
+            rows = outputs["frame_video"].long()  # the trainer casts every output to float
+            p = outputs["frame_predictions"].float()
+            labels = labels[rows]
+            label_weights = None if label_weights is None else label_weights[rows]
+        else:
+            p = _pick(outputs, "predictions", "cross_entropy").float()
         y = labels.to(p.dtype)
         eps = self.config.epsilon
         positive = y * torch.log(p + eps)

@@ -29,7 +29,8 @@ class LearnablePoolingConfig:
     cluster_size: int = 256  # clusters for the first stream (video)
     audio_cluster_size: int = 128  # clusters for every later stream (audio); WILLOW: cluster_size / 2
     hidden_size: int = 1024  # FC after pooling
-    batch_norm: bool = True  # BN on input frames, cluster logits, hidden layer and gates
+    batch_norm: bool = True  # BN on input frames, cluster logits and gates (and the hidden layer, see hidden_bn)
+    hidden_bn: bool = True  # BN on the hidden layer (needs batch_norm); False: a bias instead, as WILLOW's best runs
     hidden_relu: bool = False  # ReLU6 after the hidden layer (WILLOW's best runs: off)
     gating: bool = True  # Context Gating on the hidden layer
     gate_predictions: bool = True  # Context Gating on the head's probabilities (gated MoE)
@@ -63,6 +64,7 @@ class PooledGatedNetwork(nn.Module):
         hidden_bn: bool,
         hidden_relu: bool,
         gating: str,  # context | se | none
+        gating_bn: bool = True,  # batch norm inside Context Gating
         classifier: str,
         num_mixtures: int,
         l2: float,
@@ -83,7 +85,7 @@ class PooledGatedNetwork(nn.Module):
         self.hidden_bn = MaskedBatchNorm1d(hidden_size, momentum=bn_momentum) if hidden_bn else nn.Identity()
         self.hidden_relu = hidden_relu
         if gating == "context":
-            self.gating: nn.Module = ContextGating(hidden_size, batch_norm=hidden_bn, bn_momentum=bn_momentum)
+            self.gating: nn.Module = ContextGating(hidden_size, batch_norm=gating_bn, bn_momentum=bn_momentum)
         elif gating == "se":
             self.gating = SqueezeExcitationGating(hidden_size, reduction=gating_reduction, bn_momentum=bn_momentum)
         elif gating == "none":
@@ -108,7 +110,8 @@ class PooledGatedNetwork(nn.Module):
 class WillowModel(VideoModel):
     """Base of the WILLOW models (netvlad, netrvlad, netfv, soft_dbof): one pooling core per
     feature stream (`cluster_size` clusters for the first, `audio_cluster_size` for the rest) in
-    the WILLOW layout: input BN, hidden BN, optional ReLU6, Context Gating, gated head.
+    the WILLOW layout: input BN, hidden BN (or a bias: `hidden_bn: false`, WILLOW's best runs, whose
+    code adds the hidden BN only together with the ReLU6), optional ReLU6, Context Gating, gated head.
     A subclass only says which core pools a stream (`make_core`)."""
 
     def __init__(self, config: LearnablePoolingConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
@@ -116,9 +119,9 @@ class WillowModel(VideoModel):
         clusters = [config.cluster_size] + [config.audio_cluster_size] * (len(self.feature_sizes) - 1)
         self.network = PooledGatedNetwork(
             [self.make_core(size, k) for size, k in zip(self.feature_sizes, clusters)], self.feature_sizes, num_classes,
-            hidden_size=config.hidden_size, input_bn=config.batch_norm, hidden_bn=config.batch_norm,
+            hidden_size=config.hidden_size, input_bn=config.batch_norm, hidden_bn=config.batch_norm and config.hidden_bn,
             hidden_relu=config.hidden_relu,
-            gating="context" if config.gating else "none", classifier=config.classifier,
+            gating="context" if config.gating else "none", gating_bn=config.batch_norm, classifier=config.classifier,
             num_mixtures=config.num_mixtures, l2=config.l2, gate_predictions=config.gate_predictions,
             dropout=config.dropout, bn_momentum=config.bn_momentum,
         )

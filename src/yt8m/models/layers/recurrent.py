@@ -15,7 +15,7 @@ from .normalization import SLIM_MOMENTUM, MaskedBatchNorm1d
 from .pooling import linear_weighted_mean
 
 RNN_KINDS = {"lstm": nn.LSTM, "gru": nn.GRU}
-OUTPUTS = ("last", "linear_weighted")
+OUTPUTS = ("last", "linear_weighted", "last_all_layers")
 
 
 def pack_frames(x: torch.Tensor, mask: torch.Tensor) -> PackedSequence:
@@ -53,7 +53,7 @@ def last_valid(outputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def pool_outputs(outputs: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """'last' (top layer at the last valid step) or 'linear_weighted' (weights 1/N … 1)."""
+    """'last' (top layer at the last valid step) or 'linear_weighted' (weights 1/N … 1) of the top layer."""
     if how == "last":
         return last_valid(outputs, mask)
     if how == "linear_weighted":
@@ -62,7 +62,9 @@ def pool_outputs(outputs: torch.Tensor, mask: torch.Tensor, how: str) -> torch.T
 
 
 class RecurrentEncoder(nn.Module):
-    """Stacked LSTM/GRU over the valid frames: [B, T, D] + mask -> [B, hidden].
+    """Stacked LSTM/GRU over the valid frames: [B, T, D] + mask -> [B, hidden] (or, with output
+    "last_all_layers", every layer's final state concatenated: [B, num_layers · hidden], as WILLOW's
+    GRU feeds its MultiRNNCell state to the classifier).
 
     Optional batch norm on the input frames, dropout after each layer, and residual connections
     (a bias-free projection where the widths differ), as seed 002's Simple_LSTM uses them.
@@ -95,13 +97,19 @@ class RecurrentEncoder(nn.Module):
             for i in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)
+        self.out_features = hidden_size * (num_layers if output == "last_all_layers" else 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         packed = pack_frames(x, mask)
         rows = packed.data  # [N_valid, D]
         if self.input_bn is not None:
             rows = self.input_bn(rows)
+        final_states = []
         for rnn, projection in zip(self.layers, self.projections):
-            out = self.dropout(rnn(with_data(packed, rows))[0].data)
+            out, state = rnn(with_data(packed, rows))
+            final_states.append((state[0] if isinstance(state, tuple) else state)[0])  # h at each video's last frame [B, H]
+            out = self.dropout(out.data)
             rows = out + projection(rows) if self.residual else out
+        if self.output == "last_all_layers":
+            return torch.cat(final_states, dim=1)
         return pool_outputs(unpack_frames(with_data(packed, rows), x.shape[1]), mask, self.output)

@@ -8,7 +8,8 @@ Soft assignment of frame x_t to K clusters: a_k(x_t) = softmax_k(BN(W x_t)) (or 
 - NetVLAD:  V[d, k] = Σ_t a_k(x_t) (x_t[d] − c_k[d]); intra-normalize each cluster, then L2.
 - NetRVLAD: V[d, k] = Σ_t a_k(x_t) x_t[d]  (no centres); same normalization.
 - NetFV:    first order Σ_t a_k (x_t − c_k) / σ_k, second order Σ_t a_k [(x_t − c_k)² / σ_k² − 1];
-            each intra-normalized then L2, concatenated.
+            the first intra-normalized then L2; the second the same ("per_cluster") or, as WILLOW's
+            code does, L2 over the whole vector only ("global"); concatenated.
 - Soft-DBoF: Σ_t a_k(x_t), L2-normalized (plus the L2-normalized max over frames if max_pool).
 - NeXtVLAD: expand x to λD, split into G groups of λD/G; per group a sigmoid attention α_g(x_t)
             and a soft assignment a_gk; V[d, k] = Σ_t Σ_g α_g a_gk (x̃_tg[d] − c_k[d]);
@@ -73,11 +74,20 @@ class NetRVLADCore(NetVLADCore):
         super().__init__(in_features, clusters, batch_norm=batch_norm, bn_momentum=bn_momentum, residual=False)
 
 
+SECOND_ORDER_NORMS = ("per_cluster", "global")
+
+
 class NetFVCore(nn.Module):
     """Fisher-vector pooling with learned centres c_k and per-dimension scales σ_k = s_k² + 1e-6."""
 
-    def __init__(self, in_features: int, clusters: int, *, batch_norm: bool = True, bn_momentum: float = SLIM_MOMENTUM) -> None:
+    def __init__(
+        self, in_features: int, clusters: int, *, batch_norm: bool = True, bn_momentum: float = SLIM_MOMENTUM,
+        second_order_norm: str = "per_cluster",
+    ) -> None:
         super().__init__()
+        if second_order_norm not in SECOND_ORDER_NORMS:
+            raise ValueError(f"NetFV: unknown second_order_norm {second_order_norm!r}: use {' or '.join(SECOND_ORDER_NORMS)}")
+        self.second_order_norm = second_order_norm
         self.assign = SoftAssignment(in_features, clusters, batch_norm=batch_norm, bn_momentum=bn_momentum)
         self.centres = nn.Parameter(torch.randn(in_features, clusters) / math.sqrt(in_features))
         self.scales = nn.Parameter(1.0 + torch.randn(in_features, clusters) / math.sqrt(in_features))
@@ -92,7 +102,8 @@ class NetFVCore(nn.Module):
         # Σ a (x − c)² = Σ a x² − 2 c Σ a x + c² Σ a
         fv2 = (second - 2 * self.centres * first + self.centres.square() * a_sum) / sigma.square() - a_sum
         fv1 = (first - a_sum * self.centres) / sigma
-        return torch.cat([_intra_then_l2(fv1), _intra_then_l2(fv2)], dim=1)
+        fv2 = _intra_then_l2(fv2) if self.second_order_norm == "per_cluster" else l2_normalize(fv2.flatten(1))
+        return torch.cat([_intra_then_l2(fv1), fv2], dim=1)
 
 
 class SoftDBoFCore(nn.Module):
