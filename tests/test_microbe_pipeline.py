@@ -2,6 +2,7 @@
 process and on a real 2-worker Dask cluster (same results), the model directory and the CLI."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -305,3 +306,5 @@ def test_a_failed_stage_is_resumed_where_it_failed(tmp_path):
     again = run_microbe(cfg.replace(calibration={"top_k": 3}, second_order={"min_spread": 0.5}), runner=LocalRunner(), resume=True)
     assert again.report["stages"]["reused"] == ["calibration", "max_calibration", "mining"]
     assert sum(r["status"] == "maxcal_fallback_constant_model" for r in again.labels) > 0
+    os.utime(paths[0], ns=(0, 0))  # the training data changed: nothing is reused
+    assert run_microbe(cfg, runner=LocalRunner(), resume=True).report["stages"]["reused"] == []

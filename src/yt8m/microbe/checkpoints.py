@@ -3,7 +3,8 @@
 Each finished stage (calibration, max_calibration, mining, second_order) is pickled into
 <output>/checkpoints/<stage>.pkl, written to a temporary file and renamed, so a crash leaves either
 the old checkpoint or the new one, never half of one. Every checkpoint carries a key: a hash of the
-settings that stage and the ones before it depend on. On resume a stage is reused only when its key
+settings that stage and the ones before it depend on (and of the training files' names, sizes and
+modification times). On resume a stage is reused only when its key
 matches the current config; a changed setting therefore restarts the first stage it affects and
 every stage after it, and nothing earlier. The checkpoints are this package's own files (pickle):
 load only run directories you wrote.

@@ -843,7 +843,7 @@ def run_microbe(config: MicrobeConfig, *, runner=None, progress: bool | Progress
         job = MicrobeJob(config, runner, callback)
         checkpoints = None
         if config.output:
-            files = [p.path for p in job.partitions]
+            files = [f"{p.path} ({os.stat(p.path).st_size} bytes, mtime {os.stat(p.path).st_mtime_ns})" for p in job.partitions]
             checkpoints = StageCheckpoints(Path(config.output) / CHECKPOINTS, config.to_dict(), files, resume=resume)
 
         def stage(name: str, compute: Callable):
