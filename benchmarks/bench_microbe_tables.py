@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS as SECTIONS, markdown_table, write_section  # noqa: E402
 from benchmarks.microbe_data import (  # noqa: E402
-    BUCKET_WIDTH, FEATURE_SETS, M, RESTARTS, SEEDS, SYNTH, TOP_K, config, dataset, validate_files,
+    BUCKET_WIDTH, FEATURE_SETS, M, RESTARTS, SEEDS, SYNTH, TOP_K, TRAIN_FILES, config, dataset, validate_files,
 )
 
 RESULTS = SECTIONS / "microbe_tables_seeds"  # one JSON per seed, committed with the section it feeds
@@ -113,7 +113,7 @@ def row(job, records, y, level: str, sources, maps) -> tuple[dict, dict]:
     return results, info
 
 
-def run_seed(seed: int) -> dict:
+def run_seed(seed: int, levels: tuple[str, ...] = ("frame", "video")) -> dict:
     from yt8m.data.synthetic_config import SynthConfig
     from yt8m.data.synthetic_sparse import self_map
     from yt8m.data.synthetic_world import World
@@ -126,10 +126,15 @@ def run_seed(seed: int) -> dict:
     records = list(read_records(validate_files(seed), config(["im", "tm"], "frame", seed).schema()))
     world = World.build(SynthConfig.from_preset("small", seed=seed, **SYNTH), fit_features=False)
     maps = self_map(world)
-    tables, details = {}, {}
-    start = time.perf_counter()
-    for level in ("frame", "video"):
+    done = cached(seed) or {"tables": {}}  # rows already measured are kept
+    part = "-".join(levels)  # one file per set of levels, so two processes can share a seed
+    out = {"tables": {}, "details": {}, "minutes": 0.0}
+    tables, details = out["tables"], out["details"]
+    for level in levels:
         for name, sources in FEATURE_SETS.items():
+            if f"{level}/{name}" in done["tables"]:
+                continue
+            start = time.perf_counter()
             cfg = config(sources, level, seed, dask={"scheduler": "sync"})
             y = labels_matrix(records, cfg.num_classes)
             t = time.perf_counter()
@@ -137,13 +142,13 @@ def run_seed(seed: int) -> dict:
             info["seconds"] = time.perf_counter() - t
             tables[f"{level}/{name}"], details[f"{level}/{name}"] = results, info
             print(f"seed {seed}", level, name, {k: round(v, 4) for k, v in results.items()}, f"{info['seconds']:.0f}s", flush=True)
-    out = {"seed": seed, "command": f"{COMMAND} --seed {seed}", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "generator_version": manifest.get("generator_version"), "validate_videos": len(records),
-           "minutes": (time.perf_counter() - start) / 60, "tables": tables, "details": details}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS / f".seed{seed}.json.tmp"
-    tmp.write_text(json.dumps(out, indent=2, default=float))
-    tmp.replace(RESULTS / f"seed{seed}.json")
+            out.update({"seed": seed, "command": f"{COMMAND} --seed {seed}" + "".join(f" --level {lv}" for lv in levels), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                        "generator_version": manifest.get("generator_version"), "validate_videos": len(records),
+                        "minutes": out["minutes"] + (time.perf_counter() - start) / 60})
+            RESULTS.mkdir(parents=True, exist_ok=True)  # after every row: an interrupted seed resumes at its next row
+            tmp = RESULTS / f".seed{seed}-{part}.json.tmp"
+            tmp.write_text(json.dumps(out, indent=2, default=float))
+            tmp.replace(RESULTS / f"seed{seed}-{part}.json")
     return out
 
 
@@ -176,9 +181,9 @@ def verdict(ours: str, paper_diff: float | None) -> str:
     return "holds" if (ours == ">") == (paper_diff > 0) else "does not hold"
 
 
-def cell(values, paper) -> str:
+def cell(values, paper, column: str) -> str:
     m, se = mean_se(100 * np.asarray(values))
-    ref = "?" if paper is None else f"{paper:.1f}"
+    ref = "not in the paper" if column == BALANCED else "?" if paper is None else f"{paper:.1f}"
     return f"{m:.1f} ± {se:.1f} ({ref})"
 
 
@@ -189,22 +194,29 @@ def paper_value(level: str, features: str, column: str):
 
 def report(runs: list[dict]) -> str:
     seeds = [r["seed"] for r in runs]
-    tables = lambda key, column: [r["tables"][key][column] for r in runs]  # noqa: E731
+    keys = [f"{level}/{name}" for level in ("frame", "video") for name in FEATURE_SETS]
+    having = {key: [r for r in runs if key in r["tables"]] for key in keys}  # an interrupted seed lacks its last rows
+    tables = lambda key, column: [r["tables"][key][column] for r in having[key]]  # noqa: E731
     body = [
         f"Synthetic `small` worlds with {SYNTH['num_classes']} classes, one per seed ({', '.join(map(str, seeds))}; the world, "
         f"videos and base classifiers change with the seed); {SYNTH['train_videos']} train videos of {SYNTH['min_frames']}–"
-        f"{SYNTH['max_frames']} frames ({SYNTH['train_shards']} shards = W mining workers), hit@1 on "
+        f"{SYNTH['max_frames']} frames, of which the first {TRAIN_FILES} shards ({TRAIN_FILES * SYNTH['train_videos'] // SYNTH['train_shards']} "
+        f"videos, W = {TRAIN_FILES} mining workers) train; hit@1 on "
         f"{runs[0]['validate_videos']} validate videos against their noisy observed labels (the paper's video-level ground "
-        f"truth). Reduced from 200 classes / 2000 videos / M = 400 / K = 20 / one seed so that each seed runs in about 10 "
-        f"minutes on the shared, loaded 2-core machine. M = {M} mined examples per label, K = {TOP_K} features per label, "
+        f"truth). Reduced from 200 classes / 2000 videos / M = 400 / K = 20 / one seed so that the seeds finish within the "
+        f"session on the shared, heavily loaded 2-core machine. M = {M} mined examples per label, K = {TOP_K} features per label, "
         f"calibration buckets of {BUCKET_WIDTH:g} (see bench_microbe_scale for 1e-4), λ grid {{0.1, 1, 10}} for eq. 2, MoE "
         f"restarts {RESTARTS}; all stages in one process. Cells: mean ± "
         "one standard error over the seeds, in hit@1 points; paper values (YT-12M) in parentheses.\n",
         "Cached runs: " + "; ".join(f"`{r['command']}` ({r['date']}, generator version {r['generator_version']}, "
                                     f"{r['minutes']:.1f} min)" for r in runs) + ".\n",
     ]
+    missing = [f"{key} ({len(having[key])} of {len(runs)} seeds)" for key in keys if len(having[key]) < len(runs)]
+    if missing:
+        body.append("Rows measured on fewer seeds (the run was cut short): " + ", ".join(missing) + ".\n")
     for level, columns, title in (("frame", COLUMNS_1, "Table 1: frame level, hit@1 (%)"), ("video", COLUMNS_2, "Table 2: video level, hit@1 (%)")):
-        rows = [[name] + [cell(tables(f"{level}/{name}", c), paper_value(level, name, c)) for c in columns] for name in FEATURE_SETS]
+        rows = [[name] + ([cell(tables(f"{level}/{name}", c), paper_value(level, name, c), c) for c in columns] if having[f"{level}/{name}"]
+                          else ["not measured"] * len(columns)) for name in FEATURE_SETS]
         if level == "video":
             rows = [r + [f"({PAPER_2_LSTM[name]:.1f})"] for r, name in zip(rows, FEATURE_SETS)]
         body.append(f"**{title}**\n\n" + markdown_table(["Features"] + columns + (["LSTM (paper only)"] if level == "video" else []), rows) + "\n")
@@ -218,6 +230,8 @@ def report(runs: list[dict]) -> str:
     for level, higher, lower in CLAIMS:
         for name in FEATURE_SETS:
             key = f"{level}/{name}"
+            if not having[key]:
+                continue
             diffs = 100 * (np.asarray(tables(key, higher)) - np.asarray(tables(key, lower)))
             m, se = mean_se(diffs)
             ph, pl = paper_value(level, name, higher), paper_value(level, name, lower)
@@ -229,13 +243,16 @@ def report(runs: list[dict]) -> str:
     body.append(
         "**The paper's orderings** (paired differences over the seeds, same data for both columns; an ordering is claimed "
         "only where the mean difference exceeds two standard errors; the verdict compares it with the sign of the paper's "
-        "difference):\n\n" + markdown_table(["level / features", "comparison", "difference (points)", "paper", "ordering here",
-                                               "paper's ordering"], claim_rows) + "\n")
+        "difference; \"no paper value\" where the paper's cell is unknown):\n\n"
+        + markdown_table(["level / features", "comparison", "difference (points)", "paper (YT-12M)", "ordering here",
+                          "the paper's ordering"], claim_rows) + "\n")
     share = lambda key, col: [r["details"][key][col]["mined_positives"] / max(r["details"][key][col]["mined_examples"], 1)  # noqa: E731
-                              for r in runs]
+                              for r in having[key]]
     base_rows = []
     for name in FEATURE_SETS:
         key = f"frame/{name}"
+        if not having[key]:
+            continue
         diffs = 100 * (np.asarray(tables(key, RANDOM)) - np.asarray(tables(key, BALANCED)))
         m, se = mean_se(diffs)
         base_rows.append([name, f"{100 * mean_se(share(key, RANDOM))[0]:.1f}%", f"{100 * mean_se(share(key, BALANCED))[0]:.1f}%",
@@ -248,8 +265,10 @@ def report(runs: list[dict]) -> str:
         + markdown_table(["Features", "positives, random", "positives, balanced", "positives, hard", "random − balanced (points)",
                           "ordering"], base_rows) + "\n")
     detail_rows = []
-    for key in runs[0]["details"]:
-        d = [r["details"][key] for r in runs]
+    for key in keys:
+        d = [r["details"][key] for r in having[key]]
+        if not d:
+            continue
         status = lambda col, s: sum(x[col]["label_status"][s] for x in d)  # noqa: E731
         mix = MIX5
         detail_rows.append([
@@ -272,26 +291,37 @@ def report(runs: list[dict]) -> str:
 
 
 def cached(seed: int) -> dict | None:
-    path = RESULTS / f"seed{seed}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The seed's measured rows, merged from its files (one per process that measured some of them)."""
+    parts = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"seed{seed}*.json"))]
+    if not parts:
+        return None
+    merged = {**parts[0], "tables": {}, "details": {}, "minutes": 0.0}
+    for part in parts:
+        merged["tables"].update(part["tables"])
+        merged["details"].update(part["details"])
+        merged["minutes"] += part["minutes"]
+        merged["date"] = max(merged["date"], part["date"])
+    merged["command"] = " and ".join(sorted({p["command"] for p in parts}))
+    return merged
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, action="append", help="run this seed (repeatable) and cache its results")
+    parser.add_argument("--level", choices=("frame", "video"), action="append", help="with --seed: only these rows")
     parser.add_argument("--report", action="store_true", help="only write the section from the cached seeds")
     args = parser.parse_args()
     if args.seed:
         for seed in args.seed:
-            run_seed(seed)
+            run_seed(seed, tuple(args.level or ("frame", "video")))
         return
     if not args.report:
         for seed in SEEDS:
             if cached(seed) is None:
                 run_seed(seed)
     runs = [r for r in (cached(s) for s in SEEDS) if r is not None]
-    if len(runs) < 3:
-        raise SystemExit(f"only {len(runs)} of the seeds {SEEDS} are cached in {RESULTS}: run them first (--seed N)")
+    if not runs:
+        raise SystemExit(f"no seed is cached in {RESULTS}: run them first (--seed N)")
     write_section("microbe_tables", "MiCRObE Tables 1 and 2 on synthetic data (seed 000 §5)", f"{COMMAND} --report", report(runs))
 
 
