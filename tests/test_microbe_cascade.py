@@ -36,6 +36,19 @@ def test_feature_thresholds_are_equivalent_to_the_max_calibration_test(trained):
     assert np.array_equal((maxcal >= tau[None, :])[margin], passes[margin])
 
 
+def test_fallback_labels_are_scored_by_max_calibration(trained):
+    ex, table, _, models, _, tau = trained
+    fallback = np.zeros(12, dtype=bool)
+    dropped = sorted(models)[:3]
+    fallback[dropped] = True
+    kept = {e: m for e, m in models.items() if e not in dropped}
+    cascade = CascadeModel.assemble(table, kept, "moe", tau, fallback=fallback)
+    plain = CascadeModel.assemble(table, kept, "moe", tau).predict(ex.X)
+    scores = cascade.predict(ex.X)
+    assert np.array_equal(scores[:, dropped], MaxCalibrationModel(table).predict(ex.X)[:, dropped])
+    assert np.array_equal(scores[:, ~fallback], plain[:, ~fallback]) and not plain[:, dropped].any()
+
+
 def test_tau_is_the_lowest_mined_positive_score(trained):
     _, _, mined, _, _, tau = trained
     for e, m in mined.items():

@@ -73,9 +73,16 @@ def test_pruned_scan_equals_brute_force_with_fewer_evaluations(toy, batch):
     brute, _ = run_miner(ex, table, prune=False, batch=batch)
     assert np.array_equal(pruned.uids, brute.uids) and np.array_equal(pruned.scores, brute.scores)
     assert brute.evaluations == pruned.brute_force_evaluations
-    if batch < 10_000:
-        assert pruned.evaluations < 0.8 * brute.evaluations
-        assert miner.inverse_list_sizes() < len(table)  # E_f(w) shrank
+    # 10,000 > the worker's 960 examples: one batch, which used to mean no pruning at all
+    assert pruned.evaluations < 0.8 * brute.evaluations
+    assert miner.inverse_list_sizes() < len(table)  # E_f(w) shrank
+
+
+def test_a_worker_whose_queues_never_fill_cannot_prune_and_says_so(toy):
+    ex, table = toy
+    pruned, miner = run_miner(ex, table, prune=True, batch=64, k=len(ex) + 1)
+    assert miner.full_queues() == 0 and pruned.evaluations == pruned.brute_force_evaluations
+    assert run_miner(ex, table, prune=True, batch=64)[1].full_queues() > 0
 
 
 def test_queue_scores_are_max_calibration_scores(toy):
@@ -121,15 +128,42 @@ def test_reduce_of_worker_queues_is_the_global_top_m_when_k_is_large(toy):
     assert sorted(np.concatenate([b.labels for b in blocks]).tolist()) == list(range(12))
 
 
+def candidate_truth(ex, table):
+    """Per example and label: does some feature of F_e fire (a candidate), and is it a positive."""
+    fires = MaxCalibrationModel(table).predict(ex.X) > 0
+    return fires, ex.label_matrix(12).toarray() > 0
+
+
+def test_random_negatives_keep_positives_at_their_natural_rate(toy):
+    """Defect: the baseline trained on M/2 positives (far above the natural rate)."""
+    ex, table = toy
+    M = 60
+    sampler = RandomNegativeSampler(table, M, seed=1)
+    sampler.add(ex)
+    sets = random_training_sets(tuple([g] for g in sampler.result()), table, M)
+    fires, truth = candidate_truth(ex, table)
+    natural = np.array([(truth[:, e] & fires[:, e]).sum() / fires[:, e].sum() for e in sets])
+    sizes = np.array([len(sets[e]) for e in sets])
+    positives = sum(sets[e].positives for e in sets)
+    expected, se = (sizes * natural).sum(), np.sqrt((sizes * natural * (1 - natural)).sum())
+    assert abs(positives - expected) < 4 * se  # a uniform sample: positives at the natural rate
+    assert natural.mean() < 0.35  # so the test tells it from a balanced set
+    balanced = RandomNegativeSampler(table, M, seed=1, balanced=True)
+    balanced.add(ex)
+    halves = random_training_sets(tuple([g] for g in balanced.result()), table, M)
+    assert all(m.positives <= M // 2 for m in halves.values())
+    assert sum(m.positives for m in halves.values()) > expected + 4 * se  # the old baseline: far above it
+
+
 def test_random_negative_sets(toy):
     ex, table = toy
-    sampler = RandomNegativeSampler(table, 30, seed=1)
-    sampler.add(ex)
-    pos, neg = sampler.result()
-    sets = random_training_sets([pos], [neg], table, 30)
     dense = MaxCalibrationModel(table).predict(ex.X)
     row = {int(u): i for i, u in enumerate(ex.uid)}
-    for e, m in sets.items():
-        assert len(m) <= 30 and m.positives <= 15
-        assert np.all(np.asarray(m.X.sum(axis=1)).ravel() > 0)  # some feature of F_e fires
-        assert np.allclose(m.score, dense[[row[int(u)] for u in m.uid], e])  # max-calibration scores (for τ_e)
+    for balanced in (False, True):
+        sampler = RandomNegativeSampler(table, 30, seed=1, balanced=balanced)
+        sampler.add(ex)
+        sets = random_training_sets(tuple([g] for g in sampler.result()), table, 30)
+        for e, m in sets.items():
+            assert len(m) <= 30 and (m.positives <= 15 or not balanced)
+            assert np.all(np.asarray(m.X.sum(axis=1)).ravel() > 0)  # some feature of F_e fires
+            assert np.allclose(m.score, dense[[row[int(u)] for u in m.uid], e])  # max-calibration scores (for τ_e)

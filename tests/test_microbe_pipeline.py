@@ -2,13 +2,14 @@
 process and on a real 2-worker Dask cluster (same results), the model directory and the CLI."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from microbe_toy import toy_records, write_toy_files
+from microbe_toy import calibrated_toy, toy_records, write_toy_files
 from yt8m.cli import app
 from yt8m.synth import generate
 from yt8m.synth.config import SynthConfig
@@ -22,6 +23,10 @@ from yt8m.synth.world import World
 from yt8m.io import RecordSchema, read_records, write_records
 from yt8m.microbe import MicrobeConfig, is_microbe_model, load_microbe_model, run_microbe
 from yt8m.microbe.dask_jobs import LocalRunner, make_runner
+from yt8m.microbe.features import SparseExamples, batches
+from yt8m.microbe.maxcal import MaxCalibrationModel
+from yt8m.microbe.mining import HardNegativeMiner
+from yt8m.microbe.pipeline import train_block_task
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,8 +163,9 @@ def test_dask_cluster_gives_the_single_process_results(reference, synth_dir):
     assert model.report["mining"]["evaluations"] == distributed.report["mining"]["evaluations"]
 
 
-def test_video_level_and_random_negatives_run(synth_dir):
-    cfg = small_config(synth_dir, features={"level": "video"}, mining={"negatives": "random"}, second_order={"model": "logistic"})
+@pytest.mark.parametrize("negatives", ["random", "balanced_random"])
+def test_video_level_and_random_negatives_run(synth_dir, negatives):
+    cfg = small_config(synth_dir, features={"level": "video"}, mining={"negatives": negatives}, second_order={"model": "logistic"})
     model = run_microbe(cfg, runner=LocalRunner())
     assert model.cascade.kind == "logistic" and np.all(np.isfinite(model.tau[model.cascade.has_model]))
     scores = next(model.predict_files(str(synth_dir / "frame" / "validate*.tfrecord")))[1]
@@ -174,6 +180,11 @@ def test_cli_run_eval_predict(synth_dir, tmp_path):
     result = cli.invoke(app, ["microbe", "run", str(tmp_path / "microbe.yaml"), "--quiet", "--set", "second_order.model=logistic"])
     assert result.exit_code == 0, result.output
     assert is_microbe_model(tmp_path / "model")
+    result = cli.invoke(app, ["microbe", "run", str(tmp_path / "microbe.yaml"), "--quiet", "--resume", "--set",
+                              "second_order.model=logistic", "--set", "second_order.min_spread=0.9"])
+    assert result.exit_code == 0, result.output
+    assert "resumed: reused the calibration, max_calibration, mining checkpoint(s); recomputed second_order" in result.output
+    assert "labels scored by max-calibration instead" in result.output and "labels.csv" in result.output
     val = str(synth_dir / "frame" / "validate*.tfrecord")
     result = cli.invoke(app, ["microbe", "eval", str(tmp_path / "model"), val])
     assert result.exit_code == 0, result.output
@@ -207,3 +218,94 @@ def test_many_workers_reduce_in_a_tree_to_the_same_top_m(tmp_path):
     many = run_microbe(MicrobeConfig(**base, mining={"examples": 30, "k": 30, "splits_per_file": 6}), runner=LocalRunner())  # 12
     assert many.report["partitions"] == 12
     assert np.array_equal(few.tau, many.tau) and np.array_equal(few.cascade.expert_weights, many.cascade.expert_weights)
+
+
+# ----------------------------------------------------------------------------------------------
+# labels MiCRObE cannot model, pruning that cannot help, resuming a failed run
+
+
+def toy_config(paths, classes=12, **changes) -> MicrobeConfig:
+    cfg = MicrobeConfig(train=paths, num_classes=classes, features={"sources": ["im", "tm"], "sizes": [30, 30], "window": 0},
+                        calibration={"lambdas": [1.0], "top_k": 4, "blocks": 1}, mining={"examples": 60},
+                        second_order={"model": "logistic", "label_blocks": 2}, dask={"scheduler": "sync"})
+    return cfg.replace(**changes) if changes else cfg
+
+
+def test_labels_without_a_usable_second_order_model_fall_back_to_max_calibration(synth_dir, tmp_path):
+    """Defects: on the tiny set some labels' features do not generalise, so the λ search ran away and
+    their second-order model became a constant (losing even the max-calibration ranking), and labels
+    with no mined positive were never predicted; nothing said so."""
+    cfg = small_config(synth_dir, str(tmp_path / "model"), second_order={"model": "logistic", "mixtures": 1})
+    model = run_microbe(cfg, runner=LocalRunner())
+    by_status: dict = {}
+    for row in model.labels:
+        by_status.setdefault(row["status"], []).append(row)
+    constant, unmined = by_status["maxcal_fallback_constant_model"], by_status["maxcal_fallback_no_mined_positive"]
+    assert all(r["lambda"] <= cfg.second_order.lambda_max for r in model.labels if r["lambda"] is not None)
+    assert len(by_status["second_order"]) > 3 * (len(constant) + len(unmined))
+    fallback = [r["label"] for r in constant + unmined]
+    val = list(read_records(str(synth_dir / "frame" / "validate*.tfrecord"), cfg.schema()))
+    examples, _ = next(batches(((0, r) for r in val), cfg.space, frames="all", batch_examples=10**6))
+    scores = model.cascade.predict(examples.X)
+    maxcal = MaxCalibrationModel(model.cascade.pairs).predict(examples.X)
+    assert np.array_equal(scores[:, fallback], maxcal[:, fallback]) and scores[:, fallback].any()
+    table = (tmp_path / "model" / "labels.csv").read_text()
+    assert all(f"\n{r['label']},{r['status']}," in table for r in constant + unmined)
+    assert load_microbe_model(tmp_path / "model").labels == model.labels  # the per-label table travels with the model
+    assert model.report["second_order"]["label_status"]["maxcal_fallback_constant_model"] == len(constant)
+
+
+def test_a_label_without_mined_positives_falls_back_to_max_calibration():
+    ex, table = calibrated_toy()
+    drop = 3  # the label's positives are removed from the mining data: its queue holds negatives only
+    keep = ex.label_ids != drop
+    counts = np.add.reduceat(keep, ex.label_indptr[:-1]) if len(keep) else keep
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    unlabeled = SparseExamples(ex.X, indptr, ex.label_ids[keep], ex.uid, ex.video_hash, ex.video)
+    miner = HardNegativeMiner(table, 40)
+    miner.add(unlabeled)
+    cfg = toy_config(["unused"], mining={"examples": 40}, second_order={"label_blocks": 1})
+    block = train_block_task((miner.result(),), table, cfg, "logistic", 1, "hard")
+    assert block.status[drop] == "maxcal_fallback_no_mined_positive" and drop not in block.models
+    assert [e for e, s in block.status.items() if s == "maxcal_fallback_no_mined_positive"] == [drop]
+
+
+def test_mining_report_says_when_workers_could_not_prune(tmp_path):
+    """Defect: pruning silently became brute force when k exceeded a worker's examples."""
+    paths = write_toy_files(tmp_path, files=2, videos=80, frames=6, noise_per_frame=3)
+    pruned = run_microbe(toy_config(paths), runner=LocalRunner()).report["mining"]
+    assert pruned["evaluations"] < pruned["brute_force_evaluations"] and "pruning_note" not in pruned
+    assert pruned["workers_without_full_queue"] == 0
+    unpruned = run_microbe(toy_config(paths, mining={"k": 10**4}), runner=LocalRunner()).report["mining"]
+    assert unpruned["evaluations"] == unpruned["brute_force_evaluations"]
+    assert unpruned["workers_without_full_queue"] == 2 and "2 of 2 workers could not prune" in unpruned["pruning_note"]
+
+
+def test_a_failed_stage_is_resumed_where_it_failed(tmp_path):
+    paths = write_toy_files(tmp_path, files=2, videos=80, frames=6, noise_per_frame=3)
+    cfg = toy_config(paths, output=str(tmp_path / "model"))
+
+    def fail_in_second_order(stage, done, total):  # a real callable of the public API, failing like a crashed stage
+        if stage.startswith("second order"):
+            raise RuntimeError("injected failure")
+
+    with pytest.raises(RuntimeError, match="injected failure"):
+        run_microbe(cfg, runner=LocalRunner(), progress=fail_in_second_order)
+    saved = sorted(p.name for p in (tmp_path / "model" / "checkpoints").iterdir())
+    assert saved == ["calibration.pkl", "max_calibration.pkl", "mining.pkl"] and not is_microbe_model(tmp_path / "model")
+    stages = []
+    resumed = run_microbe(cfg, runner=LocalRunner(), progress=lambda s, d, t: stages.append(s), resume=True)
+    assert not any(s.startswith(("calibration", "merge", "mining")) for s in stages) and stages
+    assert resumed.report["stages"]["reused"] == ["calibration", "max_calibration", "mining"]
+    fresh = run_microbe(cfg.replace(output=None), runner=LocalRunner())
+    assert np.array_equal(resumed.tau, fresh.tau) and np.array_equal(resumed.cascade.expert_weights, fresh.cascade.expert_weights)
+    assert resumed.report["calibration"] == {**fresh.report["calibration"], "seconds": resumed.report["calibration"]["seconds"]}
+    # a changed setting restarts the first stage it affects and the ones after it
+    top3 = run_microbe(cfg.replace(calibration={"top_k": 3}), runner=LocalRunner(), resume=True)
+    assert top3.report["stages"]["reused"] == ["calibration"] and "max_calibration" in top3.report["stages"]["restarted"]
+    assert top3.report["calibration"]["pairs_kept"] == fresh.report["calibration"]["pairs_kept"] * 3 // 4
+    again = run_microbe(cfg.replace(calibration={"top_k": 3}, second_order={"min_spread": 0.5}), runner=LocalRunner(), resume=True)
+    assert again.report["stages"]["reused"] == ["calibration", "max_calibration", "mining"]
+    assert sum(r["status"] == "maxcal_fallback_constant_model" for r in again.labels) > 0
+    os.utime(paths[0], ns=(0, 0))  # the training data changed: nothing is reused
+    assert run_microbe(cfg, runner=LocalRunner(), resume=True).report["stages"]["reused"] == []

@@ -23,6 +23,7 @@ def run(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="LocalCluster worker processes"),
     overrides: List[str] = typer.Option([], "--set", help="override a setting, e.g. --set mining.examples=500 (repeatable)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    resume: bool = typer.Option(False, "--resume", help="reuse the output's stage checkpoints that match the config; restart at the first stage that did not finish or whose settings changed"),
 ) -> None:
     """Calibrate, mine hard negatives, train the second-order models and save the cascade."""
     from ..microbe import MicrobeConfig, run_microbe
@@ -46,14 +47,39 @@ def run(
         fail(str(exc))
     if not cfg.output:
         fail("no output directory: set `output:` in the config or pass --output")
-    model = run_microbe(cfg, progress=not quiet)
+    try:
+        model = run_microbe(cfg, progress=not quiet, resume=resume)
+    except (ValueError, OSError) as exc:
+        fail(f"{exc}\n(finished stages are checkpointed in {Path(cfg.output) / 'checkpoints'}: rerun with --resume)")
+    for line in summary_lines(model, cfg.output):
+        typer.echo(line)
+
+
+def summary_lines(model, output) -> list[str]:
+    """What `microbe run` prints: the stages reused, the model, the mining's pruning, the fallbacks."""
+    from ..microbe.pipeline import LABELS_FILE
+
     r = model.report
-    typer.echo(
-        f"{cfg.output}: {r['calibration']['pairs_kept']} calibrated pairs (of {r['calibration']['pairs_fitted']} fitted, "
-        f"λ={r['calibration']['lambda']:g}), {r['second_order']['labels_trained']} labels trained; "
+    lines = []
+    if r["stages"]["reused"]:
+        lines.append(f"resumed: reused the {', '.join(r['stages']['reused'])} checkpoint(s); recomputed "
+                     + ", ".join(f"{s} ({why})" for s, why in r["stages"]["restarted"].items()))
+    lines.append(
+        f"{output}: {r['calibration']['pairs_kept']} calibrated pairs (of {r['calibration']['pairs_fitted']} fitted, "
+        f"λ={r['calibration']['lambda']:g}), {r['second_order']['labels_trained']} labels with a second-order model; "
         f"mining scored {r['mining']['evaluations']:,} of {r['mining']['brute_force_evaluations']:,} brute-force p(e|f); "
         f"{r['seconds']:.1f} s"
     )
+    if r["mining"].get("pruning_note"):
+        lines.append(f"mining: {r['mining']['pruning_note']}")
+    fallbacks = model.fallback_labels()
+    counts = r["second_order"]["label_status"]
+    if fallbacks or counts.get("no_features"):
+        parts = [f"{len(labels)} {status.removeprefix('maxcal_fallback_').replace('_', ' ')}" for status, labels in fallbacks.items()]
+        lines.append(f"labels scored by max-calibration instead: {sum(len(v) for v in fallbacks.values())} "
+                     f"({', '.join(parts) or 'none'}); {counts.get('no_features', 0)} labels without calibrated features are never "
+                     f"predicted; per label: {Path(output) / LABELS_FILE}")
+    return lines
 
 
 @microbe_app.command("eval")

@@ -3,7 +3,8 @@
 τ_e is the lowest max-calibration score of any positive among label e's mined examples. Since every
 p_{e|f} is increasing, max_f p_{e|f}(x_f) ≥ τ_e exactly when some x_f ≥ η_{e|f} = p_{e|f}⁻¹(τ_e),
 so inference compares feature values with precomputed η and runs Q_e only where one passes;
-everywhere else P_e(x) = 0.
+everywhere else P_e(x) = 0. Labels marked `fallback` (no usable second-order model: constant, or no
+mined positive) are scored by max-calibration (eq. 3) instead.
 
 All labels' models are stored aligned with the pair table: pair row j = (e, f) holds the weights of
 feature f in label e's gates and experts, so one expansion of a sparse batch through the table
@@ -19,7 +20,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from .curves import inverse_calibration
-from .maxcal import SparseScorer
+from .maxcal import SparseScorer, group_max
 from .mining import MinedLabel
 from .pairs import PairTable, expand
 from .second_order import LabelModel, moe_log_probs
@@ -42,7 +43,8 @@ def feature_thresholds(pairs: PairTable, tau: np.ndarray) -> np.ndarray:
 
 @dataclass
 class CascadeModel(SparseScorer):
-    """P_e(x) = Q_e(x) if some x_f ≥ η_{e|f}, else 0; Q_e logistic ("logistic") or MoE ("moe")."""
+    """P_e(x) = Q_e(x) if some x_f ≥ η_{e|f}, else 0; Q_e logistic ("logistic") or MoE ("moe");
+    P_e(x) = max_f p_{e|f}(x_f) for the fallback labels."""
 
     pairs: PairTable
     eta: np.ndarray  # [P]
@@ -52,6 +54,13 @@ class CascadeModel(SparseScorer):
     gate_bias: np.ndarray  # [L, H]
     expert_bias: np.ndarray  # [L, H]
     has_model: np.ndarray  # [L] bool
+    fallback: np.ndarray | None = None  # [L] bool: scored by max-calibration; None: none
+
+    def __post_init__(self) -> None:
+        L = self.pairs.num_labels
+        self.fallback = np.zeros(L, dtype=bool) if self.fallback is None else np.asarray(self.fallback, dtype=bool)
+        if self.fallback.shape != (L,) or np.any(self.fallback & self.has_model):
+            raise ValueError("fallback must be a [num_labels] mask of labels without a second-order model")
 
     @property
     def num_labels(self) -> int:
@@ -62,7 +71,8 @@ class CascadeModel(SparseScorer):
         return self.expert_weights.shape[1]
 
     @classmethod
-    def assemble(cls, pairs: PairTable, models: dict[int, LabelModel], kind: str, tau: np.ndarray) -> "CascadeModel":
+    def assemble(cls, pairs: PairTable, models: dict[int, LabelModel], kind: str, tau: np.ndarray,
+                 fallback: np.ndarray | None = None) -> "CascadeModel":
         """Scatter the per-label models into pair-aligned arrays and precompute η."""
         H = max((m.experts.shape[1] for m in models.values()), default=1)
         P, L = len(pairs), pairs.num_labels
@@ -77,12 +87,24 @@ class CascadeModel(SparseScorer):
                 gb[e] = m.gates[-1]
             has[e] = True
         tau = np.where(has, tau, np.inf)
-        return cls(pairs, feature_thresholds(pairs, tau), kind, gw, ew, gb, eb, has)
+        return cls(pairs, feature_thresholds(pairs, tau), kind, gw, ew, gb, eb, has, fallback)
 
     def scores(self, X: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Nonzero cascade outputs as (row, label, P_e(x)) over the (row, label) that pass eq. 5."""
-        L = self.num_labels
+        """Nonzero outputs as (row, label, P_e(x)): the cascade where eq. 5 passes, max-calibration
+        for the fallback labels."""
         rows, pair, x = expand(X, self.pairs.indptr)
+        fallback = self.fallback[self.pairs.label[pair]]
+        cascade = self._cascade_scores(rows[~fallback], pair[~fallback], x[~fallback])
+        if not fallback.any():
+            return cascade
+        L = self.num_labels
+        keys, best = group_max(rows[fallback] * L + self.pairs.label[pair[fallback]], self.pairs.curve(pair[fallback], x[fallback]))
+        fired = best > 0
+        keys, best = keys[fired], best[fired]
+        return tuple(np.concatenate([a, b]) for a, b in zip(cascade, (keys // L, keys % L, best)))
+
+    def _cascade_scores(self, rows: np.ndarray, pair: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        L = self.num_labels
         labels = self.pairs.label[pair]
         keys = rows * L + labels
         passed = np.unique(keys[x >= self.eta[pair]])

@@ -12,8 +12,10 @@ Inside a worker, the pruned scan scores only labels that can still enter their q
 Together these give exactly the brute-force queues while evaluating fewer and fewer p_{e|f}.
 Values above the calibration's x_max_f (not seen in calibration) are checked against the full E_f.
 
-Examples are processed in vectorized batches: Q_min, τ and E_f(w) are read at the start of a
-batch and updated at its end (stale values only prune less; batch size 1 is the paper's loop).
+Examples are processed in vectorized steps of `prune_every` examples, whatever size the batches
+handed to `add` have: Q_min, τ and E_f(w) are read at the start of a step and updated at its end
+(stale values only prune less; a step of 1 is the paper's loop). A worker whose queues never fill
+(k at least the examples it offers a label) cannot prune at all; its counters show it.
 Ties in score are broken by the smaller uid, in every worker and in the reduce, so the pruned and
 brute-force queues are identical element for element.
 
@@ -196,8 +198,11 @@ class HardNegativeMiner:
     """
 
     def __init__(self, pairs: PairTable, k: int, *, prune: bool = True, rates: np.ndarray | None = None, seed: int = 0,
-                 gc_every: int = 16) -> None:
+                 prune_every: int = 32, gc_every: int = 16) -> None:
+        if prune_every < 1:
+            raise ValueError(f"prune_every must be at least 1, got {prune_every}")
         self.pairs, self.k, self.prune, self.seed = pairs, k, prune, seed
+        self.prune_every = prune_every
         self.rates = rates
         L = pairs.num_labels
         self.queues = TopKQueues(L, k)
@@ -211,7 +216,7 @@ class HardNegativeMiner:
         self.evaluations = 0
         self.brute_force_evaluations = 0
         self.examples_seen = 0
-        self.batches = 0
+        self.steps = 0
         self.gc_every = gc_every
 
     def _build_lists(self) -> None:
@@ -224,7 +229,20 @@ class HardNegativeMiner:
         """Σ_f |E_f(w)|: how many (feature, label) entries the worker still scans."""
         return int(self.alive.sum())
 
+    def full_queues(self) -> int:
+        """Labels whose queue holds k examples (only those can prune)."""
+        return int((self.queues.sizes >= self.k).sum())
+
     def add(self, examples: SparseExamples) -> None:
+        """Offer a batch; the pruning bounds are refreshed every `prune_every` examples inside it."""
+        n = len(examples)
+        if not self.prune or n <= self.prune_every:
+            self._step(examples)
+            return
+        for lo in range(0, n, self.prune_every):
+            self._step(examples.take(np.arange(lo, min(lo + self.prune_every, n))))
+
+    def _step(self, examples: SparseExamples) -> None:
         X = examples.X.tocsr()
         X.eliminate_zeros()
         pairs = self.pairs
@@ -270,8 +288,8 @@ class HardNegativeMiner:
                 self.alive &= ~dead
                 if self.alive.sum() < 0.8 * self._alive_at_build:
                     self._build_lists()
-        self.batches += 1
-        if self.batches % self.gc_every == 0:
+        self.steps += 1
+        if self.steps % self.gc_every == 0:
             self.store.keep_only(self.queues.uids)
 
     def result(self) -> MiningPartial:
@@ -282,14 +300,15 @@ class HardNegativeMiner:
 
 
 class RandomNegativeSampler:
-    """The baseline's training sets: per label, uniformly random positives and negatives among the
-    examples where some feature of F_e fires (a random priority per (uid, label), so workers merge
-    exactly like the hard-negative queues)."""
+    """The baseline's training sets: per label, a uniformly random sample of the examples where some
+    feature of F_e fires, positives at their natural rate (`balanced=False`, the paper's "random
+    negatives"); `balanced=True` keeps separate queues of random positives and random negatives (the
+    set then holds up to M/2 positives, far above the natural rate). A random priority per
+    (uid, label) makes workers merge exactly like the hard-negative queues."""
 
-    def __init__(self, pairs: PairTable, k: int, *, seed: int = 0) -> None:
-        self.pairs, self.k, self.seed = pairs, k, seed
-        self.positives = _ExampleQueues(pairs.num_labels, k)
-        self.negatives = _ExampleQueues(pairs.num_labels, k)
+    def __init__(self, pairs: PairTable, k: int, *, seed: int = 0, balanced: bool = False) -> None:
+        self.pairs, self.k, self.seed, self.balanced = pairs, k, seed, balanced
+        self.groups = [_ExampleQueues(pairs.num_labels, k) for _ in range(2 if balanced else 1)]
         self.examples_seen = 0
 
     def add(self, examples: SparseExamples) -> None:
@@ -299,14 +318,18 @@ class RandomNegativeSampler:
         rows, pair, x = expand(X, self.pairs.indptr)
         keys = np.unique(rows * L + self.pairs.label[pair])
         cand_rows, cand_labels = keys // L, keys % L
+        priority = uniform_hash(examples.uid[cand_rows], cand_labels, self.seed)
+        if not self.balanced:
+            self.groups[0].offer(examples, cand_rows, cand_labels, priority)
+            return
         truth = np.repeat(np.arange(len(examples)), np.diff(examples.label_indptr)) * L + examples.label_ids
         positive = np.isin(keys, truth)
-        priority = uniform_hash(examples.uid[cand_rows], cand_labels, self.seed)
-        for queues, mask in ((self.positives, positive), (self.negatives, ~positive)):
+        for queues, mask in zip(self.groups, (positive, ~positive)):
             queues.offer(examples, cand_rows[mask], cand_labels[mask], priority[mask])
 
-    def result(self) -> tuple[MiningPartial, MiningPartial]:
-        return self.positives.result(self.pairs.num_features, self.examples_seen), self.negatives.result(self.pairs.num_features, self.examples_seen)
+    def result(self) -> tuple[MiningPartial, ...]:
+        """(sample,), or (positives, negatives) when balanced."""
+        return tuple(g.result(self.pairs.num_features, self.examples_seen) for g in self.groups)
 
 
 class _ExampleQueues:
@@ -403,14 +426,22 @@ def max_calibration_scores(X: sparse.csr_matrix, pair_rows: np.ndarray, pairs: P
     return out
 
 
-def random_training_sets(positives: list[MiningPartial], negatives: list[MiningPartial], pairs: PairTable, M: int) -> dict[int, MinedLabel]:
-    """Random-negative baseline: up to M/2 random positives, filled to M with random negatives.
+def random_training_sets(groups: tuple[list[MiningPartial], ...], pairs: PairTable, M: int) -> dict[int, MinedLabel]:
+    """Random-negative baseline from the sampler's groups (each a list of workers' partials).
 
-    `score` holds the examples' max-calibration scores (not the random priorities), so the cascade
-    threshold τ_e of §3.4 applies to this baseline as to the hard-negative model.
+    One group: the M examples of lowest random priority, positives at their natural rate. Two groups
+    (balanced): up to M/2 random positives, filled to M with random negatives. `score` holds the
+    examples' max-calibration scores (not the random priorities), so the cascade threshold τ_e of
+    §3.4 applies to this baseline as to the hard-negative model.
     """
-    pos = mined_labels(positives, pairs, M // 2)
-    neg = mined_labels(negatives, pairs, M)
+    if len(groups) == 1:
+        sets = mined_labels(list(groups[0]), pairs, M)
+        for m in sets.values():
+            m.score = max_calibration_scores(m.X, m.pair_rows, pairs)
+        return sets
+    positives, negatives = groups
+    pos = mined_labels(list(positives), pairs, M // 2)
+    neg = mined_labels(list(negatives), pairs, M)
     out = {}
     for e in sorted(set(pos) | set(neg)):
         parts = [m for m in (pos.get(e), neg.get(e)) if m is not None]

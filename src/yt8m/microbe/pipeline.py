@@ -10,12 +10,19 @@ Stages (each streams over the records of its partition; memory is bounded by the
    model of each label, and τ_e;
 4. the cascade (η_{e|f} = p⁻¹(τ_e)), saved as a self-describing model directory.
 
+Labels whose second-order model comes out constant, or that have calibrated features but no mined
+positive, fall back to max-calibration (eq. 3) instead of never firing; `labels.csv` in the model
+directory says which path every label took. With an output directory, `run_microbe` checkpoints
+each finished stage (yt8m.microbe.checkpoints) and `resume=True` restarts at the first stage that
+did not finish or whose settings changed.
+
 `MicrobeJob` exposes the stages separately (the benchmark reuses one calibration for several
 second-order models); `run_microbe` runs them all.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import json
@@ -34,6 +41,7 @@ from .calibration import (
     CalibrationStats, choose_lambda, fit_block, heldout_split, select_top_features, tune_block,
 )
 from .cascade import CascadeModel, label_thresholds
+from .checkpoints import StageCheckpoints
 from .dask_jobs import LocalRunner, make_runner, tree_reduce
 from .features import FeatureSpace, batches, video_key
 from .maxcal import MaxCalibrationModel
@@ -42,11 +50,23 @@ from .mining import (
     random_training_sets,
 )
 from .pairs import PairTable
-from .second_order import LabelModel, train_label
+from .second_order import MAX_LAMBDA, LabelModel, train_label
 
 MODEL_FILE = "microbe.json"
+LABELS_FILE = "labels.csv"
+CHECKPOINTS = "checkpoints"
 FORMAT_VERSION = 1
-NEGATIVES = ("hard", "random")
+# "random": a uniform sample per label, positives at their natural rate (the paper's random negatives);
+# "balanced_random": up to M/2 random positives filled with random negatives (far above the natural rate)
+NEGATIVES = ("hard", "random", "balanced_random")
+
+# how each label is scored (labels.csv, report["second_order"]["label_status"])
+SECOND_ORDER = "second_order"
+FALLBACK_CONSTANT = "maxcal_fallback_constant_model"
+FALLBACK_NO_POSITIVE = "maxcal_fallback_no_mined_positive"
+FALLBACK_NOT_MINED = "maxcal_fallback_not_mined"
+NO_FEATURES = "no_features"
+LABEL_STATUSES = (SECOND_ORDER, FALLBACK_CONSTANT, FALLBACK_NO_POSITIVE, FALLBACK_NOT_MINED, NO_FEATURES)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -79,10 +99,11 @@ class MiningConfig:
     k: int | None = None  # per-worker queue size; None: the paper's kW = 2M
     frames_per_video: int = 10  # frame level: random frames per video offered to the queues
     splits_per_file: int = 1  # workers W = files x splits_per_file
-    batch_size: int = 256  # examples scored per vectorized step (1 = the paper's loop)
+    batch_size: int = 256  # examples read per batch
+    prune_every: int = 32  # the pruning bounds are refreshed every this many examples, whatever the batch (1 = the paper's loop)
     prune: bool = True  # τ_{f,e}, Q_min and shrinking E_f(w); False = brute force
     popular_sampling: bool = True  # offer examples of label e with probability min(1, M / positives(e))
-    negatives: str = "hard"  # "hard": max-calibration mining; "random": the random-negatives baseline
+    negatives: str = "hard"  # "hard": max-calibration mining; "random" / "balanced_random": the baselines (see NEGATIVES)
 
 
 @dataclass
@@ -92,6 +113,8 @@ class SecondOrderConfig:
     restarts: int = 3  # random k-means++ restarts for H > 1
     lambda_start: float = 1e-2
     lambda_factor: float = 2.0
+    lambda_max: float = MAX_LAMBDA  # bound of the λ search: free offsets let it run away on labels that do not generalise
+    min_spread: float = 1e-3  # constant model (max-calibration instead): probabilities vary less on its training set, or λ hit lambda_max
     label_blocks: int = 8  # labels trained in parallel blocks
 
 
@@ -281,7 +304,7 @@ def add_counts(*parts: DataCounts) -> DataCounts:
 def mining_task(part: Partition, pairs: PairTable, config: MicrobeConfig, k: int, rates: np.ndarray | None) -> tuple[list[MiningPartial], dict]:
     """Map: one worker's queues (hard negatives) over its partition, split into label blocks."""
     space, mine = config.space, config.mining
-    miner = HardNegativeMiner(pairs, k, prune=mine.prune, rates=rates, seed=config.seed)
+    miner = HardNegativeMiner(pairs, k, prune=mine.prune, rates=rates, seed=config.seed, prune_every=mine.prune_every)
     start = time.perf_counter()
     for examples, _ in batches(read_partition(part, config.schema()), space, frames="mining",
                                mining_count=mine.frames_per_video, seed=config.seed, batch_examples=mine.batch_size):
@@ -289,50 +312,60 @@ def mining_task(part: Partition, pairs: PairTable, config: MicrobeConfig, k: int
     result = miner.result()
     work = {"evaluations": result.evaluations, "brute_force_evaluations": result.brute_force_evaluations,
             "examples": result.examples_seen, "seconds": time.perf_counter() - start,
-            "inverse_list_entries": miner.inverse_list_sizes(), "initial_inverse_list_entries": len(pairs)}
+            "inverse_list_entries": miner.inverse_list_sizes(), "initial_inverse_list_entries": len(pairs),
+            "full_queues": miner.full_queues()}
     blocks = config.second_order.label_blocks
-    return [result.label_block(b, blocks) for b in range(blocks)], work
+    return [(result.label_block(b, blocks),) for b in range(blocks)], work
 
 
-def random_task(part: Partition, pairs: PairTable, config: MicrobeConfig, k: int) -> tuple[list[tuple[MiningPartial, MiningPartial]], dict]:
-    """Map: random positives and negatives per label (the baseline), split into label blocks."""
+def random_task(part: Partition, pairs: PairTable, config: MicrobeConfig, k: int, balanced: bool) -> tuple[list[tuple[MiningPartial, ...]], dict]:
+    """Map: the random baseline's samples per label (see RandomNegativeSampler), split into label blocks."""
     space, mine = config.space, config.mining
-    sampler = RandomNegativeSampler(pairs, k, seed=config.seed)
+    sampler = RandomNegativeSampler(pairs, k, seed=config.seed, balanced=balanced)
     for examples, _ in batches(read_partition(part, config.schema()), space, frames="mining",
                                mining_count=mine.frames_per_video, seed=config.seed, batch_examples=mine.batch_size):
         sampler.add(examples)
-    pos, neg = sampler.result()
+    groups = sampler.result()
     blocks = config.second_order.label_blocks
-    return [(pos.label_block(b, blocks), neg.label_block(b, blocks)) for b in range(blocks)], {"examples": pos.examples_seen}
+    return [tuple(g.label_block(b, blocks) for g in groups) for b in range(blocks)], {"examples": sampler.examples_seen}
 
 
-def merge_top(*partials: MiningPartial, keep: int) -> MiningPartial:
-    """Reduce step for many workers: keep the top `keep` per label of some workers' queues."""
-    return merge_partials(list(partials), keep)
+def merge_blocks(*blocks: tuple[MiningPartial, ...], keep: int) -> tuple[MiningPartial, ...]:
+    """Reduce step: per group of the workers' label block, keep the top `keep` per label (associative)."""
+    return tuple(merge_partials([b[g] for b in blocks], keep) for g in range(len(blocks[0])))
 
 
 @dataclass
 class TrainedBlock:
-    models: dict[int, LabelModel]
+    models: dict[int, LabelModel]  # the labels scored by their second-order model
     tau: dict[int, float]
     mined: dict[int, tuple[int, int]]  # label -> (examples, positives)
+    status: dict[int, str]  # label -> one of LABEL_STATUSES
+    lam: dict[int, float]  # label -> λ of its second-order model (when one was trained)
+    spread: dict[int, float]  # label -> max − min of its model's probability on the training set
 
 
-def train_block_task(partials: list, pairs: PairTable, config: MicrobeConfig, model: str, mixtures: int, negatives: str) -> TrainedBlock:
-    """Reduce one label block (top M of all workers' candidates) and train its labels' models."""
+def train_block_task(block: tuple[MiningPartial, ...], pairs: PairTable, config: MicrobeConfig, model: str, mixtures: int,
+                     negatives: str) -> TrainedBlock:
+    """Top M of one label block's merged candidates, then each label's model (or its fallback)."""
     M, so = config.mining.examples, config.second_order
-    if negatives == "hard":
-        mined = mined_labels(list(partials), pairs, M)
-    else:
-        mined = random_training_sets([p for p, _ in partials], [n for _, n in partials], pairs, M)
+    mined = mined_labels(list(block), pairs, M) if negatives == "hard" else random_training_sets(tuple([g] for g in block), pairs, M)
     tau = label_thresholds(mined, pairs.num_labels)
-    models = {}
+    models, status, lam, spread = {}, {}, {}, {}
     for e, m in mined.items():
         if m.positives == 0:
-            continue  # nothing to learn: the label never fires (τ_e = ∞)
-        models[e] = train_label(m.X, m.y, m.video_hash & 1, e, m.pair_rows, kind=model, mixtures=mixtures,
-                                restarts=so.restarts, seed=config.seed, lambda_start=so.lambda_start, lambda_factor=so.lambda_factor)
-    return TrainedBlock(models, {e: float(tau[e]) for e in models}, {e: (len(m), m.positives) for e, m in mined.items()})
+            status[e] = FALLBACK_NO_POSITIVE  # nothing to learn from: the cascade would never fire
+            continue
+        trained = train_label(m.X, m.y, m.video_hash & 1, e, m.pair_rows, kind=model, mixtures=mixtures, restarts=so.restarts,
+                              seed=config.seed, lambda_start=so.lambda_start, lambda_factor=so.lambda_factor,
+                              lambda_max=so.lambda_max)
+        lam[e], spread[e] = trained.lam, trained.spread(m.X)
+        if trained.lambda_at_bound or spread[e] < so.min_spread:
+            status[e] = FALLBACK_CONSTANT  # ranks nothing: max-calibration at least keeps eq. 3's ranking
+            continue
+        models[e], status[e] = trained, SECOND_ORDER
+    return TrainedBlock(models, {e: float(tau[e]) for e in models}, {e: (len(m), m.positives) for e, m in mined.items()},
+                        status, lam, spread)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,7 +421,8 @@ class MicrobeJob:
 
     # -- stage 1 -------------------------------------------------------------------------------
 
-    def calibrate(self) -> PairTable:
+    def fit_calibration(self) -> "CalibrationResult":
+        """Stage 1: every (label, feature) curve p_{e|f}, with λ of eq. 2 chosen on held-out videos."""
         cfg, run = self.config, self.runner
         start = time.perf_counter()
         maps = [run.submit(calibration_task, part, cfg) for part in self.partitions]
@@ -398,7 +432,7 @@ class MicrobeJob:
         counts = tree_reduce(run, [run.submit(operator.getitem, m, 1) for m in maps], add_counts)
         blocks = [tree_reduce(run, [run.submit(operator.getitem, bl, b) for bl in block_lists], merge_stats) for b in range(n_blocks)]
         self._wait("merge statistics", blocks)
-        self.counts = run.gather([counts])[0]
+        counts = run.gather([counts])[0]
         run.release(maps + block_lists)
         lambdas = tuple(cfg.calibration.lambdas)
         if len(lambdas) > 1:
@@ -412,18 +446,29 @@ class MicrobeJob:
         self._wait("calibration: fit pairs", fitted_handles)
         fitted = run.gather(fitted_handles)
         run.release(blocks + fitted_handles)
-        pairs = select_top_features(fitted, cfg.calibration.top_k, cfg.space.num_features, cfg.num_classes, cfg.calibration.min_p_max)
         seconds = time.perf_counter() - start
         self.timings["calibration"] = seconds
-        fitted_pairs = sum(b.pairs_fitted for b in fitted)
-        self.calibration_report = {
+        report = {
             "lambda": lam, "lambdas": list(lambdas), "heldout_loss_change": [float(v) for v in losses],
-            "pairs_fitted": fitted_pairs, "pairs_kept": len(pairs), "newton_iterations": sum(b.iterations for b in fitted),
-            "videos": self.counts.videos, "examples": self.counts.examples, "seconds": seconds,
+            "pairs_fitted": sum(b.pairs_fitted for b in fitted), "newton_iterations": sum(b.iterations for b in fitted),
+            "videos": counts.videos, "examples": counts.examples, "seconds": seconds,
         }
+        return CalibrationResult(fitted, counts, report)
+
+    def max_calibration(self, calibration: "CalibrationResult") -> PairTable:
+        """Stage 2: the max-calibration model (eq. 3), i.e. the top K features per label."""
+        cfg = self.config
+        self.counts = calibration.counts
+        pairs = select_top_features(calibration.fitted, cfg.calibration.top_k, cfg.space.num_features, cfg.num_classes,
+                                    cfg.calibration.min_p_max)
+        self.calibration_report = {**calibration.report, "pairs_kept": len(pairs)}
         return pairs
 
-    # -- stage 2 -------------------------------------------------------------------------------
+    def calibrate(self) -> PairTable:
+        """Stages 1 and 2."""
+        return self.max_calibration(self.fit_calibration())
+
+    # -- mining --------------------------------------------------------------------------------
 
     @property
     def workers(self) -> int:
@@ -435,7 +480,8 @@ class MicrobeJob:
         return self.config.mining.k or default_k(self.config.mining.examples, self.workers)
 
     def mine(self, pairs: PairTable, negatives: str | None = None) -> list:
-        """Map the mining over partitions; returns per label block the handles of its partials."""
+        """Stage 3: map the mining over partitions, then per label block reduce all workers' queues to
+        the top M per label; returns per label block a handle of its (tuple of) merged partials."""
         cfg, run = self.config, self.runner
         negatives = negatives or cfg.mining.negatives
         if self.counts is None:
@@ -447,56 +493,127 @@ class MicrobeJob:
             maps = [run.submit(mining_task, part, shared, cfg, self.queue_size, rates) for part in self.partitions]
         else:
             k = cfg.mining.examples  # exact uniform samples: every worker keeps M random candidates
-            maps = [run.submit(random_task, part, shared, cfg, k) for part in self.partitions]
+            maps = [run.submit(random_task, part, shared, cfg, k, negatives == "balanced_random") for part in self.partitions]
         self._wait(f"mining ({negatives} negatives)", maps)
         work = run.gather([run.submit(operator.getitem, m, 1) for m in maps])
         lists = [run.submit(operator.getitem, m, 0) for m in maps]
-        blocks = [[run.submit(operator.getitem, pl, b) for pl in lists] for b in range(cfg.second_order.label_blocks)]
+        combine = functools.partial(merge_blocks, keep=cfg.mining.examples)
+        blocks = [tree_reduce(run, [run.submit(operator.getitem, pl, b) for pl in lists], combine)
+                  for b in range(cfg.second_order.label_blocks)]
+        self._wait("mining: top M per label", blocks)
         seconds = time.perf_counter() - start
         self.timings[f"mining_{negatives}"] = seconds
         if negatives == "hard":
-            self.mining_report = {
-                "workers": self.workers, "k": self.queue_size, "M": cfg.mining.examples,
-                "evaluations": sum(w["evaluations"] for w in work),
-                "brute_force_evaluations": sum(w["brute_force_evaluations"] for w in work),
-                "examples": sum(w["examples"] for w in work), "seconds": seconds, "prune": cfg.mining.prune,
-                "task_seconds": [w["seconds"] for w in work],
-            }
+            self.mining_report = mining_report(work, self.workers, self.queue_size, cfg, seconds)
         return blocks
 
-    # -- stage 3 -------------------------------------------------------------------------------
+    # -- second order --------------------------------------------------------------------------
 
-    def train(self, pairs: PairTable, mined_blocks: list, *, model: str | None = None, mixtures: int | None = None,
-              negatives: str | None = None) -> tuple[CascadeModel, np.ndarray, dict]:
-        """Reduce + second-order training per label block; returns (cascade, τ, report)."""
+    def train_blocks(self, pairs: PairTable, mined_blocks: list, *, model: str | None = None, mixtures: int | None = None,
+                     negatives: str | None = None) -> list[TrainedBlock]:
+        """Stage 4: each label block's second-order models (or the reason a label falls back)."""
         cfg, run = self.config, self.runner
         model = model or cfg.second_order.model
         mixtures = mixtures or cfg.second_order.mixtures
         negatives = negatives or cfg.mining.negatives
-        start = time.perf_counter()
         shared = run.scatter(pairs)
-        if negatives == "hard":  # many workers: merge their queues in a tree (top M is associative) first
-            combine = functools.partial(merge_top, keep=cfg.mining.examples)
-            mined_blocks = [block if len(block) <= 8 else [tree_reduce(run, list(block), combine)] for block in mined_blocks]
         tasks = [run.submit(train_block_task, block, shared, cfg, model, mixtures, negatives) for block in mined_blocks]
         self._wait(f"second order ({model}, H={mixtures})", tasks)
-        trained: list[TrainedBlock] = run.gather(tasks)
+        return run.gather(tasks)
+
+    def assemble(self, pairs: PairTable, trained: list[TrainedBlock], *, model: str | None = None,
+                 mixtures: int | None = None, negatives: str | None = None, seconds: float = 0.0) -> "TrainResult":
+        """Stage 5: the cascade, with max-calibration for the labels that fell back, and the per-label table."""
+        cfg = self.config
+        model = model or cfg.second_order.model
+        mixtures = mixtures or cfg.second_order.mixtures
+        negatives = negatives or cfg.mining.negatives
         models = {e: m for t in trained for e, m in t.models.items()}
         tau = np.full(pairs.num_labels, np.inf)
         for t in trained:
             for e, v in t.tau.items():
                 tau[e] = v
-        cascade = CascadeModel.assemble(pairs, models, model, tau)
+        labels = label_table(pairs, trained, tau)
+        fallback = np.array([row["status"] not in (SECOND_ORDER, NO_FEATURES) for row in labels])
+        cascade = CascadeModel.assemble(pairs, models, model, tau, fallback=fallback)
         mined = {e: v for t in trained for e, v in t.mined.items()}
-        seconds = time.perf_counter() - start
-        self.timings[f"train_{model}_{mixtures}_{negatives}"] = seconds
+        statuses = [row["status"] for row in labels]
         report = {
             "model": model, "mixtures": mixtures, "negatives": negatives, "labels_trained": len(models),
             "labels_mined": len(mined), "mined_examples": int(sum(n for n, _ in mined.values())),
             "mined_positives": int(sum(p for _, p in mined.values())),
-            "mean_lambda": float(np.mean([m.lam for m in models.values()])) if models else None, "seconds": seconds,
+            "mean_lambda": float(np.mean([m.lam for m in models.values()])) if models else None,
+            "max_lambda": float(max((v for t in trained for v in t.lam.values()), default=0.0)),
+            "label_status": {s: statuses.count(s) for s in LABEL_STATUSES}, "seconds": seconds,
         }
-        return cascade, tau, report
+        return TrainResult(cascade, tau, report, labels)
+
+    def train(self, pairs: PairTable, mined_blocks: list, *, model: str | None = None, mixtures: int | None = None,
+              negatives: str | None = None) -> "TrainResult":
+        """Stages 4 and 5."""
+        model = model or self.config.second_order.model
+        mixtures = mixtures or self.config.second_order.mixtures
+        negatives = negatives or self.config.mining.negatives
+        start = time.perf_counter()
+        trained = self.train_blocks(pairs, mined_blocks, model=model, mixtures=mixtures, negatives=negatives)
+        seconds = time.perf_counter() - start
+        self.timings[f"train_{model}_{mixtures}_{negatives}"] = seconds
+        return self.assemble(pairs, trained, model=model, mixtures=mixtures, negatives=negatives, seconds=seconds)
+
+
+@dataclass
+class CalibrationResult:
+    """Stage 1's output: the fitted curves of every candidate pair, per feature block."""
+
+    fitted: list
+    counts: DataCounts
+    report: dict
+
+
+@dataclass
+class TrainResult:
+    cascade: CascadeModel
+    tau: np.ndarray
+    report: dict
+    labels: list[dict]  # one row per label: how it is scored and why (labels.csv)
+
+
+def mining_report(work: list[dict], workers: int, k: int, config: MicrobeConfig, seconds: float) -> dict:
+    """The mining counters, and when pruning could not help: a worker prunes only once some of its
+    queues hold k examples, so a worker that offers no label k examples scans by brute force."""
+    evaluations = sum(w["evaluations"] for w in work)
+    brute = sum(w["brute_force_evaluations"] for w in work)
+    unpruned = [i for i, w in enumerate(work) if w["full_queues"] == 0]
+    report = {
+        "workers": workers, "k": k, "M": config.mining.examples, "evaluations": evaluations,
+        "brute_force_evaluations": brute, "pruned_evaluations": brute - evaluations,
+        "pruned_share": (brute - evaluations) / brute if brute else 0.0, "examples": sum(w["examples"] for w in work),
+        "seconds": seconds, "prune": config.mining.prune, "prune_every": config.mining.prune_every,
+        "workers_without_full_queue": len(unpruned), "task_seconds": [w["seconds"] for w in work],
+    }
+    if config.mining.prune and unpruned:
+        fewest = min(work[i]["examples"] for i in unpruned)
+        report["pruning_note"] = (
+            f"{len(unpruned)} of {workers} workers could not prune (no label's queue reached k = {k}; "
+            f"such a worker offers as few as {fewest} examples): their scan was brute force")
+    return report
+
+
+def label_table(pairs: PairTable, trained: list[TrainedBlock], tau: np.ndarray) -> list[dict]:
+    """One row per label: features |F_e|, mined examples and positives, λ, model spread, τ_e, status."""
+    features = np.bincount(pairs.label, minlength=pairs.num_labels)
+    rows = []
+    merged = {k: {e: v for t in trained for e, v in getattr(t, k).items()} for k in ("mined", "status", "lam", "spread")}
+    for e in range(pairs.num_labels):
+        examples, positives = merged["mined"].get(e, (0, 0))
+        if features[e] == 0:
+            status = NO_FEATURES
+        else:
+            status = merged["status"].get(e, FALLBACK_NOT_MINED)
+        rows.append({"label": e, "status": status, "features": int(features[e]), "mined_examples": int(examples),
+                     "mined_positives": int(positives), "lambda": merged["lam"].get(e), "spread": merged["spread"].get(e),
+                     "tau": float(tau[e]) if np.isfinite(tau[e]) else None})
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -511,6 +628,15 @@ class MicrobeModel:
     cascade: CascadeModel
     tau: np.ndarray
     report: dict = field(default_factory=dict)
+    labels: list[dict] = field(default_factory=list)  # per label: how it is scored (labels.csv)
+
+    def fallback_labels(self) -> dict[str, list[int]]:
+        """status -> labels scored by max-calibration instead of their second-order model."""
+        out: dict[str, list[int]] = {}
+        for row in self.labels:
+            if row["status"].startswith("maxcal_fallback"):
+                out.setdefault(row["status"], []).append(row["label"])
+        return out
 
     @property
     def num_classes(self) -> int:
@@ -599,12 +725,14 @@ class MicrobeModel:
         out.mkdir(parents=True, exist_ok=True)
         c = self.cascade
         np.savez(out / "pairs.npz", **c.pairs.to_arrays(), eta=c.eta, gate_weights=c.gate_weights, expert_weights=c.expert_weights)
-        np.savez(out / "labels.npz", tau=self.tau, gate_bias=c.gate_bias, expert_bias=c.expert_bias, has_model=c.has_model)
+        np.savez(out / "labels.npz", tau=self.tau, gate_bias=c.gate_bias, expert_bias=c.expert_bias, has_model=c.has_model,
+                 fallback=c.fallback)
+        write_label_table(out / LABELS_FILE, self.labels)
         meta = {
             "type": "microbe", "format_version": FORMAT_VERSION, "num_classes": self.num_classes,
             "num_features": c.pairs.num_features, "level": self.config.features.level,
             "model": {"kind": c.kind, "mixtures": c.mixtures},
-            "files": {"pairs": "pairs.npz", "labels": "labels.npz"},
+            "files": {"pairs": "pairs.npz", "labels": "labels.npz", "label_table": LABELS_FILE},
             "config": self.config.to_dict(), "report": _jsonable(self.report),
         }
         tmp = out / f".{MODEL_FILE}.tmp"
@@ -626,10 +754,33 @@ class MicrobeModel:
         config = MicrobeConfig.from_dict(meta["config"])
         with np.load(root / meta["files"]["pairs"]) as p, np.load(root / meta["files"]["labels"]) as lab:
             pairs = PairTable.from_arrays(p, meta["num_features"], meta["num_classes"])
+            fallback = lab["fallback"] if "fallback" in lab.files else np.zeros(meta["num_classes"], dtype=bool)
             cascade = CascadeModel(pairs, p["eta"], meta["model"]["kind"], p["gate_weights"], p["expert_weights"],
-                                   lab["gate_bias"], lab["expert_bias"], lab["has_model"])
+                                   lab["gate_bias"], lab["expert_bias"], lab["has_model"], fallback)
             tau = lab["tau"]
-        return cls(config, cascade, tau, meta.get("report", {}))
+        table = root / meta["files"].get("label_table", LABELS_FILE)
+        return cls(config, cascade, tau, meta.get("report", {}), read_label_table(table) if table.is_file() else [])
+
+
+LABEL_COLUMNS = ("label", "status", "features", "mined_examples", "mined_positives", "lambda", "spread", "tau")
+
+
+def write_label_table(path: Path, rows: list[dict]) -> None:
+    """labels.csv (atomically): one row per label, empty cells where a value does not apply."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LABEL_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in LABEL_COLUMNS})
+    tmp.replace(path)
+
+
+def read_label_table(path: Path) -> list[dict]:
+    numbers = {"label": int, "features": int, "mined_examples": int, "mined_positives": int, "lambda": float, "spread": float,
+               "tau": float}
+    with open(path, newline="") as f:
+        return [{k: (numbers[k](v) if v != "" else None) if k in numbers else v for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _zip_records(records: Iterable[VideoRecord], model: "MicrobeModel", stage: str) -> Iterator[tuple[VideoRecord, tuple[str, np.ndarray]]]:
@@ -678,8 +829,13 @@ def load_microbe_model(directory: str | os.PathLike) -> MicrobeModel:
 # end to end
 
 
-def run_microbe(config: MicrobeConfig, *, runner=None, progress: bool | ProgressFn = False) -> MicrobeModel:
-    """Calibrate, mine, train and assemble; saves to config.output when set."""
+def run_microbe(config: MicrobeConfig, *, runner=None, progress: bool | ProgressFn = False, resume: bool = False) -> MicrobeModel:
+    """Calibrate, mine, train and assemble; saves to config.output when set.
+
+    With an output directory every finished stage is checkpointed under <output>/checkpoints;
+    `resume=True` reuses the checkpoints whose settings match the config and restarts at the first
+    stage that is missing or affected by a change (report["stages"] says which were reused).
+    """
     own_runner = runner is None
     runner = runner if runner is not None else make_runner(config.dask.scheduler, config.dask.workers)
     close_bar = None
@@ -689,15 +845,35 @@ def run_microbe(config: MicrobeConfig, *, runner=None, progress: bool | Progress
         callback = progress or None
     try:
         job = MicrobeJob(config, runner, callback)
+        checkpoints = None
+        if config.output:
+            files = [f"{p.path} ({os.stat(p.path).st_size} bytes, mtime {os.stat(p.path).st_mtime_ns})" for p in job.partitions]
+            checkpoints = StageCheckpoints(Path(config.output) / CHECKPOINTS, config.to_dict(), files, resume=resume)
+
+        def stage(name: str, compute: Callable):
+            value = checkpoints.load(name) if checkpoints is not None else None
+            if value is None:
+                value = compute()
+                if checkpoints is not None:
+                    checkpoints.save(name, value)
+            return value
+
         start = time.perf_counter()
-        pairs = job.calibrate()
-        mined = job.mine(pairs)
-        cascade, tau, train_report = job.train(pairs, mined)
+        calibration = stage("calibration", job.fit_calibration)
+        pairs = stage("max_calibration", lambda: job.max_calibration(calibration))
+        job.counts = calibration.counts  # (set by max_calibration, unless its checkpoint was reused)
+        job.calibration_report = {**calibration.report, "pairs_kept": len(pairs)}
+        mined = stage("mining", lambda: {"blocks": runner.gather(job.mine(pairs)), "report": job.mining_report})
+        job.mining_report = mined["report"]
+        trained = stage("second_order", lambda: job.train_blocks(pairs, mined["blocks"]))
+        result = job.assemble(pairs, trained)
         report = {
-            "calibration": job.calibration_report, "mining": job.mining_report, "second_order": train_report,
+            "calibration": job.calibration_report, "mining": job.mining_report, "second_order": result.report,
             "seconds": time.perf_counter() - start, "partitions": len(job.partitions), "runner": type(runner).__name__,
+            "stages": {"reused": checkpoints.reused if checkpoints else [],
+                       "restarted": checkpoints.restarted if checkpoints else {}},
         }
-        model = MicrobeModel(config, cascade, tau, report)
+        model = MicrobeModel(config, result.cascade, result.tau, report, result.labels)
         if config.output:
             model.save(config.output)
         return model

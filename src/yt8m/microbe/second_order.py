@@ -162,19 +162,26 @@ def fit_moe(X: sparse.csr_matrix, y: np.ndarray, w: np.ndarray, lam: float, H: i
     return params[: d * H].reshape(d, H), params[d * H :].reshape(d, H), value
 
 
+MAX_LAMBDA = 1e3  # bound of the λ search (see the module doc)
+
+
 def select_lambda(X: sparse.csr_matrix, y: np.ndarray, w: np.ndarray, half: np.ndarray, *, start: float = 1e-2, factor: float = 2.0,
-                  max_steps: int = 30) -> tuple[float, list[float]]:
-    """λ by the paper's search: train on half 0, held-out log-loss on half 1, stop when it rises.
+                  max_lambda: float = MAX_LAMBDA) -> tuple[float, list[float]]:
+    """λ by the paper's search: train on half 0, held-out log-loss on half 1, stop when it rises
+    (or when the next λ would exceed `max_lambda`: free offsets let the loss fall forever when the
+    features do not generalise).
 
     Returns (λ, held-out losses tried); λ = `start` when a half lacks positives or negatives.
     """
+    if factor <= 1.0 or max_lambda < start:
+        raise ValueError(f"λ search needs factor > 1 and max_lambda ≥ start, got factor={factor}, start={start}, max_lambda={max_lambda}")
     a, b = half == 0, half == 1
     if min(y[a].sum(), (1 - y[a]).sum(), y[b].sum(), (1 - y[b]).sum()) == 0:
         return start, []
     Xa, Xb = X[a], X[b]
     losses: list[float] = []
     lam = start
-    for _ in range(max_steps):
+    while lam <= max_lambda:
         u, _ = fit_logistic(Xa, y[a], w[a], lam)
         losses.append(log_loss(expit(Xb @ u), y[b], w[b]))
         if len(losses) > 1 and losses[-1] > losses[-2]:
@@ -205,6 +212,8 @@ class LabelModel:
     objective: float
     train_examples: int
     train_positives: int
+    lambda_at_bound: bool = False  # the held-out loss was still falling at λ_max: the data prefers a constant
+
 
     def predict(self, X: sparse.spmatrix) -> np.ndarray:
         Xb = with_bias(X)
@@ -212,20 +221,29 @@ class LabelModel:
             return expit(Xb @ self.experts[:, 0])
         return moe_predict(Xb, self.gates, self.experts)
 
+    def spread(self, X: sparse.spmatrix) -> float:
+        """max − min of the model's probability over examples X: near 0, the model is a constant
+        and ranks nothing (the pipeline then falls back to max-calibration for the label)."""
+        if X.shape[0] == 0:
+            return 0.0
+        p = self.predict(X)
+        return float(p.max() - p.min())
+
 
 def train_label(X: sparse.spmatrix, y: np.ndarray, half: np.ndarray, label: int, pair_rows: np.ndarray, *, kind: str = "moe", mixtures: int = 1,
                 restarts: int = 3, seed: int = 0, lambda_start: float = 1e-2, lambda_factor: float = 2.0,
-                weights: np.ndarray | None = None) -> LabelModel:
+                lambda_max: float = MAX_LAMBDA, weights: np.ndarray | None = None) -> LabelModel:
     """λ search, then logistic regression (kind="logistic") or the H-mixture MoE on all examples."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown second-order model {kind!r}: use one of {', '.join(MODEL_KINDS)}")
     Xb = with_bias(X)
     y = np.asarray(y, dtype=np.float64)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    lam, _ = select_lambda(Xb, y, w, np.asarray(half), start=lambda_start, factor=lambda_factor)
+    lam, losses = select_lambda(Xb, y, w, np.asarray(half), start=lambda_start, factor=lambda_factor, max_lambda=lambda_max)
+    at_bound = bool(losses) and (len(losses) == 1 or losses[-1] <= losses[-2])  # the search never saw the loss rise
     u, value = fit_logistic(Xb, y, w, lam)
     if kind == "logistic":
-        return LabelModel(label, pair_rows, lam, None, u[:, None], value, len(y), int(y.sum()))
+        return LabelModel(label, pair_rows, lam, None, u[:, None], value, len(y), int(y.sum()), at_bound)
     rng = np.random.default_rng([seed, label])
     W, U, value = fit_moe(Xb, y, w, lam, mixtures, logistic=u, restarts=restarts, rng=rng)
-    return LabelModel(label, pair_rows, lam, W, U, value, len(y), int(y.sum()))
+    return LabelModel(label, pair_rows, lam, W, U, value, len(y), int(y.sum()), at_bound)
