@@ -21,9 +21,11 @@ def show(
     overrides: List[str] = typer.Option([], "--set", help="key=value as for train / microbe run (repeatable)"),
 ) -> None:
     """Print the resolved config as YAML: file, overrides and defaults, converted and validated by type."""
+    from ..shipped_configs import resolve_config
     from ..typed_config import dump_yaml, merge, parse_overrides, read_yaml
 
     try:
+        config = resolve_config(config)
         raw = read_yaml(config)
         if set(raw) & _MICROBE_KEYS:
             from ..microbe import MicrobeConfig

@@ -43,9 +43,7 @@ def train(
                 raise FileNotFoundError(f"--resume: {out} holds no run (config.json missing)")
             cfg = config_from_dict(apply_overrides(json.loads((out / "config.json").read_text()), settings))
         else:
-            from ..shipped_configs import resolve_config
-
-            cfg = load_config(resolve_config(config) if config is not None else None, settings)
+            cfg = load_config(config, settings)
         if init_from or init_exclude:
             train_section = dataclasses.replace(cfg.train, init_from=init_from or cfg.train.init_from, init_exclude=tuple(init_exclude) or cfg.train.init_exclude)
             cfg = dataclasses.replace(cfg, train=train_section)

@@ -149,8 +149,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a YAML config (or start from defaults) and apply overrides."""
-    raw = read_yaml(path) if path is not None else {}
+    """Read a YAML config (a file, or a shipped config's name; or start from defaults) and apply overrides."""
+    from ..shipped_configs import resolve_config
+
+    raw = read_yaml(resolve_config(path)) if path is not None else {}
     return config_from_dict(apply_overrides(raw, overrides or []))
 
 
