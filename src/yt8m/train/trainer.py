@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.loader import VideoDataset
+from ..data.loader import VideoDataset, batch_to
 from ..io.paths import expand_paths
 from ..io.reader import count_records
 from ..models.layers.heads import init_output_bias
@@ -256,9 +256,12 @@ def train(
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     with autocast(device, tcfg.mixed_precision):
-                        outputs = net(features, num_frames)
-                        outputs = {k: v.float() for k, v in outputs.items()}
-                        loss = loss_fn(outputs, labels)
+                        if hasattr(model, "training_loss"):  # whole-batch models (sparse inputs) compute their own loss
+                            outputs, loss = {}, model.training_loss(batch_to(batch, device))
+                        else:
+                            outputs = net(features, num_frames)
+                            outputs = {k: v.float() for k, v in outputs.items()}
+                            loss = loss_fn(outputs, labels)
                         objective = loss + tcfg.regularization_penalty * model.regularization_loss().to(device)
                         if "aux_loss" in outputs:
                             objective = objective + outputs["aux_loss"]
