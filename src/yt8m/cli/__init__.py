@@ -9,6 +9,7 @@ from . import demo_commands  # noqa: F401,E402  (demo)
 from . import model_commands  # noqa: F401,E402  (models)
 from . import synth_commands  # noqa: F401,E402  (synth)
 from . import microbe_commands  # noqa: F401,E402  (microbe run, eval, predict, recovery)
+from . import fusion_commands  # noqa: F401,E402  (fuse)
 
 __all__ = ["app", "main"]
 

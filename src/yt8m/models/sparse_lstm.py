@@ -2,7 +2,7 @@
 
 - input: x_t = Σ_i s_it · w_i + b over the frame's non-zero base-classifier scores (IM, TM), an
   nn.EmbeddingBag with per-sample weights (never densified), 512 weights per input class;
-  optionally the dense frame features (data.feature_names) concatenated;
+  optionally the dense frame features (data.feature_names) concatenated (or dense frames alone);
 - network: 5 stacked LSTM layers of 512, trained in 30-step chunks with the state carried across
   chunks (truncated back-propagation: no gradient crosses a chunk boundary), step weights rising
   linearly 1/30 … 1 within each chunk;
@@ -59,14 +59,16 @@ class SparseLstmModel(VideoModel):
 
     def __init__(self, config: SparseLstmConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
         super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
-        if not config.sparse_sizes:
-            raise ValueError("sparse_lstm needs sparse inputs: set data.sparse_features and data.sparse_sizes")
+        if not config.sparse_sizes and not self.feature_dim:
+            raise ValueError("sparse_lstm needs inputs: sparse (data.sparse_features, data.sparse_sizes) and/or dense frames (data.feature_names)")
         if config.pooling not in POOLING or config.step_weights not in ("linear", "uniform") or config.unroll < 1:
             raise ValueError(f"sparse_lstm: pooling must be one of {POOLING}, step_weights linear|uniform, unroll >= 1")
-        self.embedding = nn.EmbeddingBag(int(sum(config.sparse_sizes)), config.embedding_size, mode="sum")
-        nn.init.normal_(self.embedding.weight, std=config.embedding_size**-0.5)
-        self.embedding_bias = nn.Parameter(torch.zeros(config.embedding_size))
-        sizes = [config.embedding_size + self.feature_dim] + [config.hidden_size] * config.num_layers
+        self.embedding = None
+        if config.sparse_sizes:
+            self.embedding = nn.EmbeddingBag(int(sum(config.sparse_sizes)), config.embedding_size, mode="sum")
+            nn.init.normal_(self.embedding.weight, std=config.embedding_size**-0.5)
+            self.embedding_bias = nn.Parameter(torch.zeros(config.embedding_size))
+        sizes = [(config.embedding_size if config.sparse_sizes else 0) + self.feature_dim] + [config.hidden_size] * config.num_layers
         self.layers = nn.ModuleList(make_rnn("lstm", a, config.hidden_size) for a in sizes[:-1])
         self.dropout = nn.Dropout(config.dropout)
         self.head = make_label_head(config.output, config.hidden_size, num_classes, tree=config.tree, branching=config.branching,
@@ -78,13 +80,16 @@ class SparseLstmModel(VideoModel):
         """[B, T, E (+D)] inputs and the [B, T] mask of real frames."""
         features, num_frames = batch["features"], batch["num_frames"]
         B, T = features.shape[:2]
-        x = self.embedding(batch["sparse_ids"], batch["sparse_offsets"], per_sample_weights=batch["sparse_scores"])
-        x = x.view(B, T, -1) + self.embedding_bias
-        mask = frame_mask(num_frames, T)
+        mask = frame_mask(num_frames.to(features.device), T)
+        parts = []
+        if self.embedding is not None:
+            if "sparse_ids" not in batch:
+                raise ValueError("sparse_lstm was built for sparse inputs: read the data with data.sparse_features")
+            x = self.embedding(batch["sparse_ids"], batch["sparse_offsets"], per_sample_weights=batch["sparse_scores"])
+            parts.append(x.view(B, T, -1) + self.embedding_bias)
         if self.feature_dim:
-            dense, _ = self.prepare(features, num_frames)
-            x = torch.cat([x, dense], dim=-1)
-        return x * mask[..., None], mask
+            parts.append(self.prepare(features, num_frames)[0])
+        return torch.cat(parts, dim=-1) * mask[..., None], mask
 
     def run(self, x: torch.Tensor, state: list | None) -> tuple[torch.Tensor, list]:
         """The stacked LSTM over [B, t, D] from `state` (None: zeros); returns outputs and the new state."""
@@ -162,4 +167,7 @@ class SparseLstmModel(VideoModel):
         return self.head.top_k(h, self.config.top_k)
 
     def forward(self, features: torch.Tensor, num_frames: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        raise TypeError("sparse_lstm reads sparse inputs: call forward_batch(batch) with a loader batch (data.sparse_features)")
+        """Dense frames only (a model built without sparse inputs); sparse batches go through forward_batch."""
+        if num_frames is None:
+            num_frames = torch.full((features.shape[0],), features.shape[1], dtype=torch.long, device=features.device)
+        return self.forward_batch({"features": features, "num_frames": num_frames})
