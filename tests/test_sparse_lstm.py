@@ -117,6 +117,26 @@ def test_gathered_node_scores_have_exact_gradients():
     assert torch.autograd.gradcheck(lambda a, b: _GatheredScores.apply(a, b, nodes), (x, w))
 
 
+def test_both_ways_of_scoring_training_pairs_agree(monkeypatch):
+    """Few active nodes: one matmul over them; diverse labels: weights gathered per pair. Same loss and gradients."""
+    from yt8m.models.layers import hierarchical_softmax
+
+    torch.manual_seed(0)
+    hsm = HierarchicalSoftmax(5, random_tree(50, 3))
+    x = torch.randn(4, 5)
+    rows, targets = torch.tensor([0, 0, 1, 2, 3, 3]), torch.tensor([4, 31, 4, 17, 49, 0])
+    results = []
+    for factor in (10**6, 0):
+        monkeypatch.setattr(hierarchical_softmax, "ACTIVE_FACTOR", factor)
+        hsm.zero_grad()
+        loss = hsm.nll(x, rows, targets)
+        loss.sum().backward()
+        results.append((loss.detach(), hsm.weight.grad.clone()))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    torch.testing.assert_close(results[0][0], -hsm.log_prob_all(x)[rows, targets])
+
+
 def test_the_hierarchical_softmax_serves_150000_classes():
     head = HsmHead(8, 150_000, branching=10)
     x = torch.randn(3, 8, requires_grad=True)

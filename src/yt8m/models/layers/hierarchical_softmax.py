@@ -7,9 +7,10 @@ p(c | h) = Π over the internal nodes n on c's path of softmax(W_n h + b_n)[chil
   (balanced: depth ⌈log_b C⌉; the paper's choice);
 - `frequency_tree`: a b-ary Huffman tree on label counts, so frequent labels sit near the root.
 
-Training gathers the node weights row by row inside a custom autograd function that keeps only
-node ids and the inputs for the backward pass (the gathered [rows, depth, b, H] weights would
-otherwise be saved and cost as much memory as a full softmax). Inference finds the top-k labels by
+Training scores the frames against the few tree nodes their labels touch (a video's frames share
+its labels) in one matmul; when the labels are too diverse for that, it gathers the node weights
+pair by pair inside a custom autograd function that keeps only node ids and the inputs for the
+backward pass (the gathered [pairs, depth, b, H] weights would otherwise be saved). Inference finds the top-k labels by
 a beam search down the tree (`top_k`), or scores every leaf exactly (`log_prob_all`).
 """
 
@@ -23,6 +24,7 @@ import torch
 import torch.nn as nn
 
 ROW_CHUNK = 256  # rows per gathered block: bounds the temporary [rows, depth, b, H] weights
+ACTIVE_FACTOR = 4  # nll: score all rows against the active nodes while rows × nodes ≤ 4 × pairs × depth
 
 
 @dataclass
@@ -154,8 +156,21 @@ class HierarchicalSoftmax(nn.Module):
         return (logp.gather(-1, slots[..., None]).squeeze(-1) * mask).sum(-1)
 
     def nll(self, x: torch.Tensor, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """−log p(targets[m] | x[rows[m]]) per (row, label) pair [M]."""
-        return -self.log_prob(x[rows], targets)
+        """−log p(targets[m] | x[rows[m]]) per (row, label) pair [M].
+
+        The frames of a video share its labels, so a batch touches few distinct tree nodes: when
+        rows × active nodes is small, one matmul of every row with the active nodes' weights beats
+        gathering the weights pair by pair (ACTIVE_FACTOR sets the switch).
+        """
+        nodes, slots, mask = self.path_node[targets], self.path_slot[targets], self.path_mask[targets]
+        active, inverse = torch.unique(nodes, return_inverse=True)
+        if x.shape[0] * len(active) <= ACTIVE_FACTOR * nodes.numel():
+            scores = (x @ self.weight[active].reshape(-1, x.shape[1]).T).view(x.shape[0], len(active), self.branching)
+            logits = scores[rows[:, None], inverse]
+        else:
+            logits = _GatheredScores.apply(x[rows], self.weight, nodes)
+        logp = self._node_log_softmax(logits, nodes)
+        return -(logp.gather(-1, slots[..., None]).squeeze(-1) * mask).sum(-1)
 
     @torch.no_grad()
     def log_prob_all(self, x: torch.Tensor, chunk: int = 16) -> torch.Tensor:
