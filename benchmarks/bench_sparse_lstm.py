@@ -43,7 +43,7 @@ SYNTH = dict(num_classes=200, train_videos=1200, validate_videos=800, test_video
              segment_validate_videos=0, segment_test_videos=0, train_shards=4, validate_shards=2,
              min_frames=40, max_frames=90, levels=("frame",), sparse_features=("im", "tm"))
 DATA = CACHE / "sparse-lstm-small200-seed0"
-LSTM = dict(embedding_size=128, hidden_size=128, num_layers=2, unroll=30)  # reduced from 512 / 5 layers for CPU time
+LSTM = dict(embedding_size=64, hidden_size=64, num_layers=2, unroll=30)  # reduced from 512 / 5 layers for CPU time
 EPOCHS, BATCH, LR = 3, 32, 3e-3
 
 

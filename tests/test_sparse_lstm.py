@@ -285,6 +285,14 @@ def test_predict_writes_top_k_and_the_video_embeddings(sparse_run, sparse_data, 
     assert [r.split(",")[0] for r in rows] == saved["ids"].tolist()
     assert saved["embeddings"].shape == (len(rows), 16) and np.abs(saved["embeddings"]).sum() > 0
     assert len(rows[0].split(",")[1].split()) == 40  # 20 (class, score) pairs
+    import yt8m
+    from yt8m.io import read_records
+
+    model = yt8m.load_model(run)
+    files = str(sparse_data / "frame" / "validate*.tfrecord")
+    from_records = np.stack([s for _, s in model.predict_records(read_records(files, model.data.schema), batch_size=7)])
+    from_files = np.concatenate([b["predictions"] for b in model.predict_files(files)])
+    np.testing.assert_allclose(from_records, from_files, rtol=1e-5, atol=1e-7)
 
 
 def test_fusion_weight_is_fitted_on_held_out_videos():
