@@ -318,7 +318,9 @@ def report() -> None:
         body.append(
             f"**1. Training step of the output layer alone** ({POSITIONS} positions = 8 videos × one 30-step chunk, "
             f"{LABELS_PER_POSITION} labels per video shared by its frames (Zipf-distributed ids), hidden {HIDDEN}, one thread; mean ± one standard error of "
-            f"{REPEATS} repeats after a warm-up; memory: peak RSS growth of the process over the step, parameters excluded).\n\n"
+            f"{REPEATS} repeats after a warm-up; memory: peak RSS growth of the process over the step, parameters excluded). "
+            "Each configuration runs in its own process, one after another, on a shared machine (load average about 28 on "
+            "2 cores during the run): the absolute times are inflated and noisy, read the ratios.\n\n"
             + markdown_table(["head", "classes", "parameters", "forward ms", "backward ms", "step MB"], head_rows) + "\n\n"
             "Speed-up over the full softmax (mean ± two standard errors of the per-repeat ratio) and the issue's goal of ≥ 4× "
             "(adaptive softmax's published 4.3× forward / 3.8× backward at 44k classes):\n\n"
