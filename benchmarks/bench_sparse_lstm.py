@@ -380,6 +380,10 @@ def report() -> None:
             "Paired differences in points (mean ± two standard errors over seeds):\n\n"
             + markdown_table(["claim", "difference", "verdict"], claims) + "\n"
         )
+    missing = [text for present, text in ((heads_result, "1 (heads)"), (topk_result, "2 (top-k)"), (hits, "3 (hit@1 vs MiCRObE, fusion)"),
+                                          (load("speed"), "4 (inference speed)")) if not present]
+    if missing:
+        body.append(f"Parts not measured in this run: {', '.join(missing)}; run `{COMMAND} <part>` to add them.\n")
     speed_result = load("speed")
     if speed_result:
         rows = []
