@@ -279,7 +279,7 @@ def test_dbof_sampling_state_travels_with_the_state_dict():
         torch.testing.assert_close(resumed(x, lengths)["predictions"], expected)
 
 
-@pytest.mark.parametrize("entry", [e for e in list_models() if e.name != "hinge"], ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", [e for e in list_models() if e.name not in ("hinge", "sparse_lstm")], ids=lambda e: e.name)  # softmax outputs: no prior logit
 def test_output_bias_starts_every_head_at_the_prior(entry):
     """train.output_bias: predictions start near σ(-7) instead of 0.5 for every registered model."""
     model = build(entry.name) if entry.frame_level else create_model(entry.name, num_classes=NUM_CLASSES, feature_sizes=FEATURE_SIZES)

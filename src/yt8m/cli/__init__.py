@@ -12,6 +12,7 @@ from . import microbe_commands  # noqa: F401,E402  (microbe run, eval, predict, 
 from . import config_commands  # noqa: F401,E402  (config show)
 from . import configs_commands  # noqa: F401,E402  (configs, configs copy)
 from . import extract_commands  # noqa: F401,E402  (extract, extract fit-pca)
+from . import fusion_commands  # noqa: F401,E402  (fuse)
 
 __all__ = ["app", "main"]
 

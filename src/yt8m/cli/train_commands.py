@@ -98,6 +98,7 @@ def predict(
     segment_label_ids: Optional[str] = typer.Option(None, "--segment-label-ids", help="rated classes (default: found beside the data)"),
     max_per_class: int = typer.Option(100_000, "--max-per-class", help="segments per class in the segment CSV"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="also write each video's representation (.npz: ids, embeddings)"),
 ) -> None:
     """Top-k predictions per video as the Kaggle CSV, Parquet or JSONL; or segment retrieval. Streams."""
     from ..predict.run import predict as run
@@ -108,7 +109,7 @@ def predict(
             summary = predict_segment_file(checkpoint, data, out, segment_label_ids=segment_label_ids, max_per_class=max_per_class, device=device)
             typer.echo(f"wrote {summary['classes']} classes over {summary['segments']} segments of {summary['videos']} videos to {summary['out']}")
             return
-        summary = run(checkpoint, data, out, format=format, top_k=top_k, batch_size=batch_size, vocabulary=vocabulary, device=device)
+        summary = run(checkpoint, data, out, format=format, top_k=top_k, batch_size=batch_size, vocabulary=vocabulary, device=device, embeddings=embeddings)
     except _EXPECTED as exc:
         fail(_message(exc))
     typer.echo(f"wrote {summary['videos']} videos to {summary['out']} ({summary['ms_per_video']:.2f} ms/video)")

@@ -61,12 +61,23 @@ class DataConfig:
     skip_corrupt: bool = False
     pad_to: str = "longest"  # longest (in the batch) | max_frames (the official fixed 300)
     id_keys: tuple[str, ...] = ("id", "video_id")
+    # sparse per-frame base-classifier scores (seed 000: IM, TM) batched as EmbeddingBag inputs;
+    # feature ids of source i are shifted by the sizes of the sources before it
+    sparse_features: tuple[str, ...] = ()
+    sparse_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind == "video" and tuple(self.feature_names) == ("rgb", "audio"):
             self.feature_names = ("mean_rgb", "mean_audio")
         self.feature_names, self.feature_sizes = tuple(self.feature_names), tuple(int(s) for s in self.feature_sizes)
         self.id_keys = tuple(self.id_keys)
+        self.sparse_features, self.sparse_sizes = tuple(self.sparse_features), tuple(int(s) for s in self.sparse_sizes)
+        if len(self.sparse_features) != len(self.sparse_sizes):
+            raise ValueError(f"sparse_features {self.sparse_features} and sparse_sizes {self.sparse_sizes} differ in length")
+        if self.sparse_features and self.kind != "frame":
+            raise ValueError("sparse_features are per-frame lists: they need data.kind=frame")
+        if self.sparse_features and self.sampling != "all":
+            raise ValueError("sparse_features are read for whole videos in order: use data.sampling=all")
         if self.pad_to not in ("longest", "max_frames"):
             raise ValueError(f"pad_to must be 'longest' or 'max_frames', got {self.pad_to!r}")
 
@@ -78,6 +89,7 @@ class DataConfig:
             feature_sizes=self.feature_sizes,
             num_classes=self.num_classes,
             id_keys=self.id_keys,
+            sparse_features=self.sparse_features,
         )
 
     @property
@@ -255,6 +267,8 @@ class VideoDataset(IterableDataset):
         record = decode()
         if record is None:
             return None
+        if self.config.sparse_features:  # whole videos in order (a recurrent model over sparse scores)
+            return sparse_video_example(record, self.config)
         rng = None
         if self.training:  # frame sampling depends on the video, not on what was read before it
             rng = np.random.default_rng([self.seed, self.epoch, self._file_index[path], index])
@@ -359,7 +373,59 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     else:
         labels[rows, cols] = 1.0
     batch["labels"] = labels
+    if cfg.sparse_features:
+        batch.update(sparse_bags(examples, batch["features"].shape[1]))
     return batch
+
+
+def sparse_video_example(record: VideoRecord, cfg: DataConfig) -> dict:
+    """All frames in order (a recurrent model reads whole videos), plus the selected frames' sparse scores of every source, frame-major:
+    "sparse_ids" (shifted into one id space), "sparse_scores", "sparse_counts" (entries per frame)."""
+    n = record.num_frames if cfg.feature_names else max(record.sparse[s].num_frames for s in cfg.sparse_features)
+    index = np.arange(n)[select_frames(n, strategy="all", max_frames=cfg.max_frames, num_samples=cfg.num_samples, skip_frames=cfg.skip_frames)]
+    example = video_example(record, cfg, None) if cfg.feature_names else {"id": record.id, "features": [], "labels": record.labels}
+    frames, ids, scores, shift = [], [], [], 0
+    for source, size in zip(cfg.sparse_features, cfg.sparse_sizes):
+        sp = record.sparse[source]
+        inside = index[index < sp.num_frames]
+        lo, hi = sp.offsets[inside], sp.offsets[inside + 1]
+        lengths = hi - lo
+        take = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
+        source_ids = sp.ids[take].astype(np.int64)
+        bad = (source_ids < 0) | (source_ids >= size)
+        if bad.any():
+            raise RecordError(f"video {record.id!r}: sparse id {int(source_ids[bad][0])} outside the vocabulary of {size} (data.sparse_sizes)", field=f"{source}_ids")
+        frames.append(np.repeat(np.flatnonzero(index < sp.num_frames), lengths))
+        ids.append(source_ids + shift)
+        scores.append(sp.scores[take])
+        shift += size
+    frame = np.concatenate(frames)
+    order = np.argsort(frame, kind="stable")
+    example.update(
+        num_frames=len(index), sparse_ids=np.concatenate(ids)[order], sparse_scores=np.concatenate(scores)[order].astype(np.float32),
+        sparse_counts=np.bincount(frame, minlength=len(index)),
+    )
+    return example
+
+
+def batch_to(batch: dict, device) -> dict:
+    """A collated batch with its tensors on `device` (ids and other lists stay)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def sparse_bags(examples: list[dict], length: int) -> dict:
+    """nn.EmbeddingBag inputs: frame t of video b is bag b·length + t, padding frames are empty bags."""
+    counts = np.zeros((len(examples), length), dtype=np.int64)
+    for i, e in enumerate(examples):
+        counts[i, : min(len(e["sparse_counts"]), length)] = e["sparse_counts"][:length]
+    offsets = np.zeros(counts.size, dtype=np.int64)
+    np.cumsum(counts.ravel()[:-1], out=offsets[1:])
+    keep = [int(counts[i].sum()) for i in range(len(examples))]
+    return {
+        "sparse_ids": torch.from_numpy(np.concatenate([e["sparse_ids"][:k] for e, k in zip(examples, keep)])),
+        "sparse_scores": torch.from_numpy(np.concatenate([e["sparse_scores"][:k] for e, k in zip(examples, keep)])),
+        "sparse_offsets": torch.from_numpy(offsets),
+    }
 
 
 READ_STATS = "read_stats"

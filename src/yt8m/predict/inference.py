@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from ..data.loader import DataConfig, VideoDataset, tally_read_stats
+from ..data.loader import DataConfig, VideoDataset, batch_to, tally_read_stats
 from ..io.report import ReadStats
 from ..train.distributed import autocast
 
@@ -42,7 +42,10 @@ def iterate_predictions(
                 break
             keep = len(batch["ids"]) if max_videos is None else min(len(batch["ids"]), max_videos - seen)
             with autocast(device, amp):
-                out = model(batch["features"][:keep].to(device), batch["num_frames"][:keep].to(device))
+                if hasattr(model, "forward_batch"):  # whole-batch models (sparse inputs)
+                    out = {k: v[:keep] for k, v in model.forward_batch(batch_to(batch, device)).items()}
+                else:
+                    out = model(batch["features"][:keep].to(device), batch["num_frames"][:keep].to(device))
             seen += keep
             result = {
                 "ids": batch["ids"][:keep],

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..data.loader import DataConfig, collate, video_example
+from ..data.loader import DataConfig, batch_to, collate, sparse_video_example, video_example
 from ..data.sampling import select_frames as choose_frames
 from ..io.records import VideoRecord
 from ..train.build import build_model
@@ -95,7 +95,7 @@ class LoadedModel:
         pending: list[dict] = []
         data = self.data.for_evaluation()
         for record in records:
-            pending.append(video_example(record, data, None))
+            pending.append(sparse_video_example(record, data) if data.sparse_features else video_example(record, data, None))
             if len(pending) == batch_size:
                 yield from self._run(pending, data)
                 pending = []
@@ -104,7 +104,10 @@ class LoadedModel:
 
     def _run(self, examples: list[dict], data: DataConfig) -> Iterator[tuple[str, np.ndarray]]:
         batch = collate(examples, data)
-        scores = self.model(batch["features"].to(self.device), batch["num_frames"].to(self.device))["predictions"].float().cpu().numpy()
+        if hasattr(self.model, "forward_batch"):  # whole-batch models (sparse inputs)
+            scores = self.model.forward_batch(batch_to(batch, self.device))["predictions"].float().cpu().numpy()
+        else:
+            scores = self.model(batch["features"].to(self.device), batch["num_frames"].to(self.device))["predictions"].float().cpu().numpy()
         yield from zip(batch["ids"], scores)
 
     def predict_files(self, paths, *, batch_size: int | None = None, outputs: Sequence[str] = (), read_stats=None) -> Iterator[dict]:

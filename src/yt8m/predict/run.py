@@ -48,8 +48,12 @@ def find_vocabulary(files: list[str], explicit: str | None = None) -> dict[int, 
     return dict(enumerate(read_vocabulary(path).names)) if path is not None else {}
 
 
-def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top_k: int = 20, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", progress: bool = True) -> dict:
-    """Write top-k predictions for every video of `data` to `out`; returns a small summary."""
+def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top_k: int = 20, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto",
+            embeddings: str | Path | None = None, progress: bool = True) -> dict:
+    """Write top-k predictions for every video of `data` to `out`; returns a small summary.
+
+    `embeddings`: also write each video's representation (models with an "embedding" output, e.g.
+    sparse_lstm's 512-d state at the last frame) to this .npz (arrays `ids`, `embeddings`)."""
     files = expand_paths(data)
     model = load_model(checkpoint, device=device)
     if not isinstance(model, LoadedModel):  # MiCRObE and other non-neural predictors
@@ -57,12 +61,21 @@ def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top
     check_data_matches(model, files)
     names = find_vocabulary(files, vocabulary)
     start = time.perf_counter()
+    vectors: list = []
+    read_stats = ReadStats()
     with PredictionWriter(out, format=format, top_k=top_k, class_names=names) as writer, \
             Progress("predict", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
-        read_stats = ReadStats()
-        for batch in model.predict_files(files, batch_size=batch_size, read_stats=read_stats):
+        for batch in model.predict_files(files, batch_size=batch_size, outputs=("embedding",) if embeddings else (), read_stats=read_stats):
             writer.write(batch["ids"], batch["predictions"])
+            if embeddings:
+                if "embedding" not in batch:
+                    raise ValueError(f"model {model.config.model_name!r} has no video embedding output (--embeddings)")
+                vectors.append((batch["ids"], batch["embedding"]))
             bar.advance(len(batch["ids"]))
+    if embeddings:
+        tmp = Path(embeddings).with_name(f".{Path(embeddings).name}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, ids=np.asarray([i for ids, _ in vectors for i in ids]), embeddings=np.concatenate([e for _, e in vectors]))
+        os.replace(tmp, embeddings)
     seconds = time.perf_counter() - start
     return {"videos": writer.count, "out": str(out), "seconds": seconds, "ms_per_video": 1000 * seconds / max(writer.count, 1), "read": read_stats.as_dict(), "read_summary": read_stats.summary_line()}
 

@@ -52,6 +52,13 @@ PRESETS: dict[str, dict[str, int | float]] = {
         train_shards=24, validate_shards=24, test_shards=12, segment_validate_shards=8, segment_test_shards=4,
     ),
     **PROBES,
+    # large label spaces for the sparse LSTM's hierarchical softmax (seed 000: 150,000 labels); use with
+    # `--set sparse_features=im,tm --set levels=frame` (the label count is what matters, not the videos)
+    **{f"labels{k}k": dict(
+        num_classes=1000 * k, train_videos=3000, validate_videos=1000, test_videos=0, rated_test_videos=0,
+        segment_validate_videos=0, segment_test_videos=0,
+        train_shards=6, validate_shards=2, test_shards=1, segment_validate_shards=1, segment_test_shards=1,
+    ) for k in (10, 50, 150)},
     "full": dict(
         num_classes=3862, train_videos=3_888_919, validate_videos=1_112_356, test_videos=1_133_323,
         rated_test_videos=8000, segment_validate_videos=47_059, segment_test_videos=44_753,

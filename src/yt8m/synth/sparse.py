@@ -171,9 +171,10 @@ def _image_model(world, rng: np.random.Generator) -> BaseClassifier:
         kind.append(ATTRIBUTE)
         same.append(-1)
     variants = np.asarray(world.num_modes, dtype=np.int64).copy()
+    attribute_pool = np.asarray(attribute_ids)  # once: a list would be converted on every draw (quadratic in C)
     for c in range(C):
         for m in range(variants[c]):
-            for a in rng.choice(attribute_ids, size=2, replace=False):
+            for a in rng.choice(attribute_pool, size=2, replace=False):
                 links[c].append((int(a), float(rng.uniform(0.45, 0.75)), ATTRIBUTE, m))
     while len(names) < V:
         names.append(_unique_name(f"Noise {len(names)}", used, rng))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -18,7 +20,10 @@ def build_model(config: ExperimentConfig) -> torch.nn.Module:
     when they hold a feature transform (model.features). A mismatch is a clear error.
     """
     data = config.data
-    model = create_model(config.model_name, num_classes=data.num_classes, feature_sizes=data.feature_sizes, **config.model_options)
+    options = config.model_options
+    if data.sparse_features and "sparse_sizes" in {f.name for f in dataclasses.fields(model_entry(config.model_name).config_cls)}:
+        options.setdefault("sparse_sizes", data.sparse_sizes)  # the sparse input vocabulary comes from the data section
+    model = create_model(config.model_name, num_classes=data.num_classes, feature_sizes=data.feature_sizes, **options)
     takes_frames = model_entry(config.model_name).frame_level or getattr(model, "expects_frames", False)
     if takes_frames and not data.frame_level:
         raise ValueError(f"model {config.model_name!r} takes frames but data.kind is 'video': use frame-level records")

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.loader import VideoDataset, gather_read_stats, loader_for
+from ..data.loader import VideoDataset, batch_to, gather_read_stats, loader_for
 from ..io.report import ReadStats
 from ..io.paths import expand_paths
 from ..models.layers.heads import init_output_bias
@@ -359,9 +359,12 @@ class _Run:
             group["lr"] = self.lr
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with autocast:
-            outputs = self.net(features, num_frames)
-            outputs = {k: v.float() for k, v in outputs.items()}
-            loss = self.loss_fn(outputs, labels)
+            if hasattr(self.model, "training_loss"):  # whole-batch models (sparse inputs) compute their own loss
+                outputs, loss = {}, self.model.training_loss(batch_to(batch, self.device))
+            else:
+                outputs = self.net(features, num_frames)
+                outputs = {k: v.float() for k, v in outputs.items()}
+                loss = self.loss_fn(outputs, labels)
             objective = loss + tcfg.regularization_penalty * self.model.regularization_loss().to(self.device)
             if "aux_loss" in outputs:
                 objective = objective + outputs["aux_loss"]
