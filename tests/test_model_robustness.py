@@ -44,10 +44,13 @@ def training_step(name: str, lengths: list[int], *, mixed_precision: bool = Fals
     features, num_frames, labels = batch(name, lengths)
     loss_fn = make_loss("hinge" if name == "hinge" else "cross_entropy")
     with autocast(torch.device("cpu"), mixed_precision):
-        outputs = {k: v.float() for k, v in model(features, num_frames).items()}
-        loss = loss_fn(outputs, labels) + model.regularization_loss()
-        if "aux_loss" in outputs:
-            loss = loss + outputs["aux_loss"]
+        if hasattr(model, "training_loss"):  # whole-batch models (sparse_lstm) compute their own loss, as in the trainer
+            loss = model.training_loss({"features": features, "num_frames": num_frames, "labels": labels}) + model.regularization_loss()
+        else:
+            outputs = {k: v.float() for k, v in model(features, num_frames).items()}
+            loss = loss_fn(outputs, labels) + model.regularization_loss()
+            if "aux_loss" in outputs:
+                loss = loss + outputs["aux_loss"]
     loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
     return float(loss.detach()), grads, model

@@ -92,7 +92,16 @@ class SparseLstmModel(VideoModel):
         return torch.cat(parts, dim=-1) * mask[..., None], mask
 
     def run(self, x: torch.Tensor, state: list | None) -> tuple[torch.Tensor, list]:
-        """The stacked LSTM over [B, t, D] from `state` (None: zeros); returns outputs and the new state."""
+        """The stacked LSTM over [B, t, D] from `state` (None: zeros); returns outputs and the new state.
+
+        Under CPU autocast the recurrence runs in float32: PyTorch's CPU LSTM has no bf16 kernel for
+        padded input (oneDNN refuses the primitive)."""
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return self._run(x.float(), state)
+        return self._run(x, state)
+
+    def _run(self, x: torch.Tensor, state: list | None) -> tuple[torch.Tensor, list]:
         new_state = []
         for i, layer in enumerate(self.layers):
             x, s = layer(x, None if state is None else state[i])
