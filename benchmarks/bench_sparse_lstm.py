@@ -231,8 +231,8 @@ def hit(seed: int) -> None:
     pairs = job.calibrate()
     mined = job.mine(pairs, "hard")
     for mixtures in (1, 5):
-        cascade, tau, _ = job.train(pairs, mined, model="moe", mixtures=mixtures, negatives="hard")
-        micro = MicrobeModel(cfg, cascade, tau)
+        trained = job.train(pairs, mined, model="moe", mixtures=mixtures, negatives="hard")
+        micro = MicrobeModel(cfg, trained.cascade, trained.tau, trained.report, trained.labels)
         scores[f"MiCRObE {mixtures} mix"] = {"heldout": video_scores(micro, [heldout]), "test": video_scores(micro, [test])}
         if mixtures == 1:
             scores["MaxCal"] = {"test": _maxcal_scores(micro, test)}
