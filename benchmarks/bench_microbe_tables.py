@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS as SECTIONS, markdown_table, write_section  # noqa: E402
+from benchmarks.common import RESULTS as SECTIONS, markdown_table, mean_se, write_section  # noqa: E402
 from benchmarks.microbe_data import (  # noqa: E402
     BUCKET_WIDTH, FEATURE_SETS, M, RESTARTS, SEEDS, SYNTH, TOP_K, TRAIN_FILES, config, dataset, validate_files,
 )
@@ -154,11 +154,6 @@ def run_seed(seed: int, levels: tuple[str, ...] = ("frame", "video")) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 # the section, from the cached seeds
-
-
-def mean_se(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
 def ordering(diffs) -> str:

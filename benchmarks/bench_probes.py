@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, markdown_table, write_section  # noqa: E402
+from benchmarks.common import CACHE, markdown_table, mean_se, write_section  # noqa: E402
 from yt8m.evaluation.metrics import gap, hit_at_k  # noqa: E402
 from yt8m.io import read_records  # noqa: E402
 from yt8m.models import create_model, list_models  # noqa: E402
@@ -155,11 +155,6 @@ def cached(model_name: str, probe: str, seed: int) -> dict:
     tmp.write_text(json.dumps(result))
     tmp.replace(path)
     return result
-
-
-def mean_se(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
 def _cell(values: list[float]) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, markdown_table, write_section  # noqa: E402
+from benchmarks.common import CACHE, markdown_table, mean_se, write_section  # noqa: E402
 
 OUT = CACHE / "sparse_lstm"
 SIZES = (10_000, 50_000, 150_000)
@@ -57,11 +57,6 @@ def save(name: str, value) -> None:
 def load(name: str):
     path = OUT / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def mean_se(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
 def verdict(low: float, high: float, threshold: float) -> str:
