@@ -127,7 +127,7 @@ def _read_shard(path: str, schema: RecordSchema, skip_corrupt: bool, verify: boo
     """`(index, decode)` per selected row; the memory map stays open while a `decode` of it is held
     (e.g. in a shuffle buffer) and closes when the last one is dropped."""
     try:
-        shard = ShardFile(path, schema, verify=verify, row_checks=rows[2] > 1)
+        shard = ShardFile(path, schema, verify=verify, row_checks=True if rows[2] > 1 else None)
     except RecordError as err:
         if not skip_corrupt or err.field in schema.feature_names + schema.sparse_features:
             raise  # a schema mismatch is a configuration error, not damage

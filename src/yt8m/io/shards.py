@@ -9,9 +9,11 @@ kind, feature names and sizes. Reading slices the mapped buffers: no copy, no pa
 Format 2 adds checksums, checked on every read, so a damaged shard gives a RecordError (or,
 skipping, loses only the damaged rows) and never a record that differs from the one written:
 `crc32c`, a CRC32C per row over everything its record holds, and `batch_crc32c`, one CRC32C over
-all columns of its record batch. A reader that takes whole batches checks the batch checksum
-(a few hash calls per batch) and falls back to the row checksums only in a damaged batch; one that
-takes every k-th row (loader slots) checks the rows it takes. Each record batch is validated before use. Shards can be
+all columns of its record batch. Frame-level rows are checked one by one just before they are used,
+while the row is still in the CPU cache (a batch pass over many MiB first evicts it and cost
+about a fifth of the read rate, BENCHMARKS.md); video-level rows are small, so a reader of whole
+batches checks the batch checksum (a few hash calls per batch) and falls back to the row
+checksums only in a damaged batch; one that takes every k-th row (loader slots) checks the rows it takes. Each record batch is validated before use. Shards can be
 read from fsspec URLs (large block reads); local ones are memory-mapped.
 """
 
@@ -266,16 +268,18 @@ class _Batch:
 class ShardFile:
     """Random access to the records of one shard (memory-mapped, or read through fsspec)."""
 
-    def __init__(self, path: str, schema: RecordSchema | None = None, *, verify: bool = True, row_checks: bool = False) -> None:
+    def __init__(self, path: str, schema: RecordSchema | None = None, *, verify: bool = True, row_checks: bool | None = None) -> None:
         """`verify=False` skips the checksums (not the structural checks); `row_checks=True` checks
-        each row read on its own instead of whole batches (for readers that take every k-th row)."""
-        self.path, self.verify, self.row_checks = path, verify, row_checks
+        each row read on its own instead of whole batches (for readers that take every k-th row);
+        None: row checks for frame-level shards, batch checks for video-level ones (module docstring)."""
+        self.path, self.verify = path, verify
         self._source = _open_source(path)
         try:
             self._reader = _open_reader(self._source, path)
             self.stored = _stored_schema(self._reader, path)
             self.schema = self.stored if schema is None else _compatible(self.stored, schema, path)
             self._frame_level = self.stored.frame_level
+            self.row_checks = self._frame_level if row_checks is None else row_checks
             self._wanted = list(zip(self.schema.feature_names, self.schema.feature_sizes))
             self._starts = [0]
             for i in range(self._reader.num_record_batches):
