@@ -86,3 +86,27 @@ def test_inspect_summary(tmp_path):
     result = summary.as_dict()
     assert result["videos_without_labels"] == sum(r.labels.size == 0 for r in records)
     assert result["frames"]["max"] == max(r.num_frames for r in records)
+
+
+def test_loader_checks_frame_shard_rows_unless_told_not_to(tmp_path):
+    """A flipped feature byte in a frame shard: the loader names the record (or skips only it);
+    `data.verify_checksums: false` trades that check for read speed and reads the damaged row as is."""
+    from yt8m.data.loader import DataConfig, VideoDataset
+
+    records = frame_records(12)
+    path = tmp_path / "x.arrow"
+    write_records(path, records, "frame", format="shard")
+    data = bytearray(path.read_bytes())
+    at = data.find(records[5].features["rgb"].tobytes()[:256])
+    assert at > 0
+    data[at + 100] ^= 0x40
+    path.write_bytes(bytes(data))
+
+    def ids(**options):
+        config = DataConfig(kind="frame", batch_size=4, **options)
+        return [i for batch in VideoDataset([str(path)], config) for i in batch["ids"]]
+
+    with pytest.raises(RecordError, match="record 5.*checksum"):
+        ids()
+    assert ids(skip_corrupt=True) == [r.id for i, r in enumerate(records) if i != 5]
+    assert ids(verify_checksums=False) == [r.id for r in records]

@@ -171,3 +171,15 @@ def test_output_bias_sets_the_initial_classifier_bias(video_data, tmp_path):
     assert torch.all(_weights(plain.checkpoint)["head.experts.bias"] == 0)
     assert torch.all(_weights(prior.checkpoint)["head.experts.bias"] == -3)
     assert prior.history[-1]["loss"] < 0.8 * plain.history[-1]["loss"]  # ~2 of 30 classes true: logit(2/30) ≈ -2.6 fits better than 0
+
+
+def test_output_bias_auto_is_the_label_rate_of_the_training_videos(video_data, tmp_path):
+    """`auto` follows the data: logit(labels per video / classes) over the first training videos."""
+    from yt8m.io import read_records
+
+    data = str(video_data / "train0.tfrecord")
+    run = train(_config("optimizer.lr=0.0", "train.max_steps=1", "train.output_bias=auto"), data, tmp_path / "auto", progress=False)
+    config = load_config(tmp_path / "auto" / "config.json")
+    rate = np.mean([len(r.labels) for r in read_records(data, config.data.schema)]) / config.data.num_classes
+    bias = _weights(run.checkpoint)["head.experts.bias"]
+    assert torch.allclose(bias, torch.full_like(bias, float(np.log(rate / (1 - rate)))))

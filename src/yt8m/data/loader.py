@@ -59,6 +59,9 @@ class DataConfig:
     num_workers: int = 0
     segment_labels: bool = False  # examples are rated 5-second segments (2019 validation data)
     skip_corrupt: bool = False
+    # checksums checked on read (shards: CRC32C of every byte; TFRecords: their CRCs); false skips them, as pyarrow's Parquet
+    # reader does by default, for a faster raw read of frame shards (cost: BENCHMARKS.md, clean read path)
+    verify_checksums: bool = True
     pad_to: str = "longest"  # longest (in the batch) | max_frames (the official fixed 300)
     id_keys: tuple[str, ...] = ("id", "video_id")
     # sparse per-frame base-classifier scores (seed 000: IM, TM) batched as EmbeddingBag inputs;
@@ -223,7 +226,7 @@ class VideoDataset(IterableDataset):
     def _lazy_records(self, slot: int, slots: int, stats: ReadStats) -> Iterator[tuple[str, int, object]]:
         """(path, index, decode) for this slot's records, in reading order."""
         for unit in self.units(slot, slots):
-            for index, decode in iter_lazy(unit.path, self.config.schema, skip_corrupt=self.config.skip_corrupt, stats=stats, start=unit.start, step=unit.step):
+            for index, decode in iter_lazy(unit.path, self.config.schema, skip_corrupt=self.config.skip_corrupt, verify_crc=self.config.verify_checksums, stats=stats, start=unit.start, step=unit.step):
                 yield unit.path, index, decode
 
     def iter_records(self, stats: ReadStats | None = None, slot: int | None = None, slots: int | None = None) -> Iterator[VideoRecord]:

@@ -54,6 +54,23 @@ def class_counts(train_paths, data: DataConfig) -> torch.Tensor:
     return torch.from_numpy(counts)
 
 
+PRIOR_RECORDS = 2000  # videos read (file order) to estimate labels per video for output_bias: auto
+
+
+def prior_logit(train_paths, data: DataConfig, max_records: int = PRIOR_RECORDS) -> float:
+    """logit(labels per video / classes) over the first training videos: the classifier bias at
+    which every class starts at the average label rate (YouTube-8M: 3.4 of 3862, about -7)."""
+    from itertools import islice
+
+    from ..io.reader import read_records
+
+    counts = [len(record.labels) for record in islice(read_records(train_paths, data.schema), max_records)]
+    if not counts:
+        raise ValueError(f"output_bias: auto found no training videos in {train_paths}")
+    rate = min(max(float(np.mean(counts)) / data.num_classes, 1e-6), 1 - 1e-6)
+    return float(np.log(rate / (1 - rate)))
+
+
 def build_loss(config: ExperimentConfig, train_paths=None) -> torch.nn.Module:
     from .losses import make_loss
 

@@ -22,7 +22,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..data.loader import DataConfig
 from ..typed_config import build, merge, parse_overrides, read_yaml, to_plain
@@ -55,7 +55,9 @@ class TrainConfig:
     clip_gradient_norm: float = 1.0  # ≤ 0 disables
     clip_mode: str = "per_tensor"  # per_tensor (official clip_by_norm per variable) | global
     regularization_penalty: float = 1.0  # weight of model.regularization_loss()
-    output_bias: float | None = None  # initial classifier bias (logit), e.g. -7; None: the official zero
+    # initial classifier bias (logit): a number, "auto" (logit of labels per video / classes over the
+    # first training videos: about -7 on YouTube-8M, and right for any class count), or None: the official zero
+    output_bias: float | Literal["auto"] | None = None
     seed: int = 0
     mixed_precision: bool = False  # autocast: bf16 on CPU; on CUDA bf16 where supported, else fp16 + GradScaler
     amp_dtype: str = "auto"  # auto | bf16 | fp16 (fp16 always trains with a GradScaler)

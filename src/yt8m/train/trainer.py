@@ -41,7 +41,7 @@ from ..io.report import ReadStats
 from ..io.paths import expand_paths
 from ..models.layers.heads import init_output_bias
 from ..progress import Progress
-from .build import build_loss, build_model, fit_model_features
+from .build import build_loss, build_model, fit_model_features, prior_logit
 from .checkpoint import latest_checkpoint, load_state_dict, load_trainer_state, load_weights, record_latest, resolve_checkpoint, save_checkpoint, write_text_atomic
 from .config import ExperimentConfig, config_from_dict
 from .distributed import all_reduce_sum, amp_dtype, barrier, grad_scaler, init_distributed, pick_device
@@ -275,7 +275,8 @@ class _Run:
         if resume_from is None:
             fit_model_features(self.model, self.train_files, cfg.data)
             if tcfg.output_bias is not None:
-                init_output_bias(self.model, tcfg.output_bias)
+                bias = prior_logit(self.train_files, cfg.data) if tcfg.output_bias == "auto" else tcfg.output_bias
+                init_output_bias(self.model, bias)
             if tcfg.init_from:
                 _init_from(self.model, tcfg.init_from, tcfg.init_exclude)
         _freeze(self.model, tcfg.freeze)
