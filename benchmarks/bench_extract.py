@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import CACHE, markdown_table, write_section  # noqa: E402
+from benchmarks.common import CACHE, markdown_table, mean_se, threshold_verdict, within_verdict, write_section  # noqa: E402
 
 WORK = CACHE / "extract"
 PARTS = ("speed", "memory", "transfer")
@@ -54,17 +54,8 @@ def fmt(values, digits: int = 3) -> str:
     return f"{m:.{digits}g} ± {e:.2g}"
 
 
-def below(values, threshold: float) -> str:
-    """'holds' if mean + 2SE < threshold, 'does not hold' if mean − 2SE > threshold, else 'not resolved'."""
-    m, e = mean_2se(values)
-    return "holds" if m + e < threshold else "does not hold" if m - e > threshold else "not resolved"
-
-
 def within(values, low: float, high: float) -> str:
-    m, e = mean_2se(values)
-    if low < m - e and m + e < high:
-        return "holds"
-    return "does not hold" if m + e < low or m - e > high else "not resolved"
+    return within_verdict(*mean_se([float(v) for v in values]), low, high)
 
 
 def cpu_seconds() -> float:
@@ -189,7 +180,7 @@ def speed_body(r: dict) -> str:
         videos = r["videos"]
         cpu_per_5min = [x["cpu"] / (videos * r["seconds"]) * 300 for x in runs]
         rows.append([e["clip"], e["workers"], fmt([videos / x["wall"] for x in runs]), fmt([x["frames"] / x["wall"] for x in runs]),
-                     fmt([x["wall"] / (videos * r["seconds"]) * 300 for x in runs]), fmt(cpu_per_5min), below(cpu_per_5min, 10.0)])
+                     fmt([x["wall"] / (videos * r["seconds"]) * 300 for x in runs]), fmt(cpu_per_5min), threshold_verdict(cpu_per_5min, 10.0, above=False)])
     extract_table = markdown_table(["clip", "workers", "videos/s", "sampled frames/s", "wall s per 5-min video", "CPU s per 5-min video",
                                     "under 10 CPU s"], rows)
     tc_note = (f"TorchCodec was not timed: `{r['torchcodec_error']}` (torchcodec 0.17 from PyPI does not load beside the CPU "
@@ -390,8 +381,7 @@ def transfer_body(r: dict) -> str:
     for arm in arms:
         runs = [x for x in r["runs"] if x["arm"] == arm]
         diff = [x["gap"] - scratch[x["seed"]]["gap"] for x in runs]
-        verdict = "—" if arm == "scratch" else ("holds" if mean_2se(diff)[0] - mean_2se(diff)[1] > 0 else
-                                               "does not hold" if mean_2se(diff)[0] + mean_2se(diff)[1] < 0 else "not resolved")
+        verdict = "—" if arm == "scratch" else threshold_verdict(diff, 0.0)
         rows.append([arm, fmt([x["gap"] for x in runs]), fmt([x["map"] for x in runs]), "—" if arm == "scratch" else fmt(diff),
                      verdict, fmt([x["seconds"] for x in runs])])
     return "\n\n".join([

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import markdown_table, write_section  # noqa: E402
+from benchmarks.common import markdown_table, threshold_verdict, write_section  # noqa: E402
 from benchmarks.microbe_data import SYNTH, config, dataset  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 from yt8m.synth.config import SynthConfig  # noqa: E402
@@ -88,8 +88,7 @@ def inference_ms(model: MicrobeModel, videos: list[VideoRecord], stage: str) -> 
 
 def within_a_second(ms: np.ndarray) -> str:
     """The paper's bound, judged with the uncertainty: mean + 2 SE below 1000 ms, mean − 2 SE above, else not resolved."""
-    m, se = ms.mean(), ms.std(ddof=1) / np.sqrt(len(ms))
-    return "holds" if m + 2 * se < 1000 else "does not hold" if m - 2 * se > 1000 else "not resolved"
+    return threshold_verdict(ms, 1000.0, above=False)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, markdown_table, mean_se, write_section  # noqa: E402
+from benchmarks.common import CACHE, markdown_table, mean_se, threshold_verdict, write_section  # noqa: E402
 from yt8m.evaluation.metrics import gap, hit_at_k  # noqa: E402
 from yt8m.io import read_records  # noqa: E402
 from yt8m.models import create_model, list_models  # noqa: E402
@@ -167,12 +167,9 @@ def _cell(values: list[float]) -> str:
 
 
 def verdict(differences) -> str:
-    mean, se = mean_se(differences)
-    if mean - 2 * se > 0:
+    if threshold_verdict(differences, 0.0) == "holds":
         return "holds"
-    if mean + 2 * se < MARGIN:
-        return "does not hold"
-    return "not resolved"
+    return "does not hold" if threshold_verdict(differences, MARGIN, above=False) == "holds" else "not resolved"
 
 
 def report(results: list[dict], models: list[str], probes: tuple[str, ...]) -> str:

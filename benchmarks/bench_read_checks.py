@@ -25,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.common import markdown_table, publish  # noqa: E402
+from benchmarks.common import interval_verdict, markdown_table, publish  # noqa: E402
 MAX_FRAMES = 300
 LIMIT = 0.95  # current must read at >= 95 % of the baseline's rate
 CASES = [
@@ -168,8 +168,7 @@ def _ratio(new: np.ndarray, base: np.ndarray) -> tuple[float, float, str]:
     """Mean of the per-round ratios, two standard errors, and the verdict on ">= LIMIT"."""
     ratios = new / base
     mean, se = float(ratios.mean()), float(ratios.std(ddof=1) / np.sqrt(len(ratios)))
-    verdict = "holds" if mean - 2 * se >= LIMIT else "does not hold" if mean + 2 * se < LIMIT else "not resolved"
-    return mean, 2 * se, verdict
+    return mean, 2 * se, interval_verdict(mean, se, LIMIT)
 
 
 def render(raw: dict) -> str:

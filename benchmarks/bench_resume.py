@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import markdown_table, write_section  # noqa: E402
+from benchmarks.common import markdown_table, threshold_verdict, write_section  # noqa: E402
 from yt8m.data.loader import DataConfig, VideoDataset  # noqa: E402
 from yt8m.io import VideoRecord, write_records  # noqa: E402
 
@@ -57,15 +57,6 @@ def read_seconds(dataset: VideoDataset, batches: int) -> float:
     return time.process_time() - start
 
 
-def verdict(values: list[float], threshold: float) -> str:
-    mean, se = float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(len(values)))
-    if mean + 2 * se < threshold:
-        return "holds"
-    if mean - 2 * se > threshold:
-        return "does not hold"
-    return "not resolved"
-
-
 def main() -> None:
     config = DataConfig(num_classes=100, batch_size=BATCH, shuffle_buffer=256, sampling="random", num_samples=30, max_frames=FRAMES)
     rows, ratios = [], {}
@@ -85,7 +76,7 @@ def main() -> None:
     summary = []
     for kind, values in ratios.items():
         mean, se = float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(len(values)))
-        summary.append([kind, f"{mean:.3f} ± {2 * se:.3f}", f"< {CLAIM}", verdict(values, CLAIM)])
+        summary.append([kind, f"{mean:.3f} ± {2 * se:.3f}", f"< {CLAIM}", threshold_verdict(values, CLAIM, above=False)])
     body = (
         f"{VIDEOS} frame-level videos of {FRAMES} frames (1024 + 128 uint8), batches of {BATCH}, shuffle buffer 256, random frame "
         f"sampling; resume position: batch {SKIP} of the epoch. Skip cost = (time to the first batch at position {SKIP}) − (time "

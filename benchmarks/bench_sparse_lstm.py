@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, markdown_table, mean_se, write_section  # noqa: E402
+from benchmarks.common import CACHE, interval_verdict, markdown_table, mean_se, within_verdict, write_section  # noqa: E402
 
 OUT = CACHE / "sparse_lstm"
 SIZES = (10_000, 50_000, 150_000)
@@ -57,15 +57,6 @@ def save(name: str, value) -> None:
 def load(name: str):
     path = OUT / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def verdict(low: float, high: float, threshold: float) -> str:
-    """Whether a quantity whose 2-SE interval is [low, high] is ≥ threshold."""
-    if low >= threshold:
-        return "holds"
-    if high < threshold:
-        return "does not hold"
-    return "not resolved"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,7 +300,7 @@ def report() -> None:
                 for phase in ("forward", "backward"):
                     ratios = np.asarray(soft[phase]) / np.asarray(r[phase])  # repeats alternate with nothing else: pair by index
                     m, se = mean_se(ratios)
-                    verdict_rows.append([f"{kind} vs softmax, {phase}", f"{num_classes:,}", f"{m:.1f}× ± {2 * se:.1f}", verdict(m - 2 * se, m + 2 * se, 4.0)])
+                    verdict_rows.append([f"{kind} vs softmax, {phase}", f"{num_classes:,}", f"{m:.1f}× ± {2 * se:.1f}", interval_verdict(m, se, 4.0)])
         body.append(
             f"**1. Training step of the output layer alone** ({POSITIONS} positions = 8 videos × one 30-step chunk, "
             f"{LABELS_PER_POSITION} labels per video shared by its frames (Zipf-distributed ids), hidden {HIDDEN}, one thread; mean ± one standard error of "
@@ -348,10 +339,7 @@ def report() -> None:
         def paired(a: str, b: str, threshold: float, text: str, absolute: bool = False) -> None:
             d = np.asarray([h["hit_at_1"][a] - h["hit_at_1"][b] for h in hits]) * 100
             m, se = mean_se(d)
-            if absolute:  # |a − b| ≤ threshold
-                v = "holds" if abs(m) + 2 * se <= threshold else ("does not hold" if abs(m) - 2 * se > threshold else "not resolved")
-            else:
-                v = verdict(m - 2 * se, m + 2 * se, threshold)
+            v = within_verdict(m, se, -threshold, threshold) if absolute else interval_verdict(m, se, threshold)
             claims.append([text, f"{m:+.1f} ± {2 * se:.1f}", v])
 
         paired("LSTM (hsm)", "MiCRObE 5 mix", 0.0, "LSTM above MiCRObE 5 mix (paper Table 2: +2.8 on YT-12M)")
@@ -384,7 +372,7 @@ def report() -> None:
         rows = []
         for r in speed_result:
             m, se = mean_se(r["seconds"])
-            rows.append([f"{r['classes']:,}", f"{1000 * m:.0f} ± {1000 * se:.0f}", verdict(-(m + 2 * se), -(m - 2 * se), -1.4)])
+            rows.append([f"{r['classes']:,}", f"{1000 * m:.0f} ± {1000 * se:.0f}", interval_verdict(m, se, 1.4, above=False)])
         body.append(
             "**4. Inference time per 4-minute video on one core** (240 frames, 40 sparse inputs per frame from the paper's "
             "IM + TM vocabularies of 17,000 + 110,000 classes, the full 512-d embedding and 5 × 512 LSTM, top-20 labels "

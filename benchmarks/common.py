@@ -130,6 +130,31 @@ def verdict(a_values: list[float], b_values: list[float]) -> dict:
             "seeds": min(len(a_values), len(b_values))}
 
 
+def interval_verdict(mean: float, se: float, threshold: float, *, above: bool = True) -> str:
+    """Claim "the quantity is above `threshold`" (or below, `above=False`): "holds" when the whole
+    mean ± 2 SE interval is on the claimed side, "does not hold" when it is all on the other side,
+    else (or with an unknown SE) "not resolved"."""
+    low, high = mean - 2 * se, mean + 2 * se
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "not resolved"
+    if (low > threshold) if above else (high < threshold):
+        return "holds"
+    if (high < threshold) if above else (low > threshold):
+        return "does not hold"
+    return "not resolved"
+
+
+def within_verdict(mean: float, se: float, low: float, high: float) -> str:
+    """Claim "low < quantity < high": both bounds hold (2 SE), or either is broken (2 SE), else not resolved."""
+    verdicts = {interval_verdict(mean, se, low), interval_verdict(mean, se, high, above=False)}
+    return "holds" if verdicts == {"holds"} else "does not hold" if "does not hold" in verdicts else "not resolved"
+
+
+def threshold_verdict(values, threshold: float, *, above: bool = True) -> str:
+    """interval_verdict over the mean and standard error of `values` (seeds, rounds, repeats)."""
+    return interval_verdict(*mean_se([float(v) for v in values]), threshold, above=above)
+
+
 def plus_minus(mean: float, se: float, digits: int = 3) -> str:
     """"0.512 ± 0.004" (mean ± standard error; just the value when the SE is unknown; "–" for no value)."""
     if not math.isfinite(mean):
