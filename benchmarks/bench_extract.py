@@ -261,11 +261,11 @@ def memory_body(r: dict) -> str:
 # world; a DBoF is trained on its first half of classes ("YouTube-8M"), and the second half of the classes
 # is the new label set, with few training videos. The new model keeps the encoder (everything but `head.*`)
 # and gets a new head; it is either frozen (only the head trains) or fine-tuned, against training from scratch.
-# `yt8m train --init-from RUN` is built elsewhere; until it lands the initialisation is done here with the
-# same rule it will apply: load every weight except those matching the head glob, freeze by glob.
+# Every arm is a run of the trainer; the initialised ones use `train.init_from` (`yt8m train --init-from RUN
+# --init-exclude 'head.*'`), the frozen one also `train.freeze` on every part but the head (batch-norm statistics included).
 
 SOURCE_CLASSES, SOURCE_VIDEOS, TARGET_TRAIN_VIDEOS, VALIDATE_VIDEOS = 20, 2400, 300, 600
-SOURCE_EPOCHS, TARGET_EPOCHS = 4, 8
+SOURCE_EPOCHS, TARGET_EPOCHS = 10, 8
 DBOF = ["model.name=dbof", "model.cluster_size=256", "model.hidden_size=128", "model.num_samples=20", "model.classifier=logistic",
         "data.kind=frame", "optimizer.batch_size=32", "optimizer.lr=0.005", "train.tensorboard=false", "train.output_bias=-3"]
 HEAD = "head.*"
@@ -289,56 +289,30 @@ def relabel(files, out: Path, keep: range, limit: int | None = None) -> Path:
     return out
 
 
-def train_model(overrides: list[str], data: Path, seed: int, init: dict | None = None, freeze: bool = False, epochs: int = 8):
-    """A plain training loop (the trainer's loss, optimizer and loader) that can start from `init` weights."""
-    import fnmatch
-
-    import torch
-
-    from yt8m.data.loader import make_loader
-    from yt8m.train.build import build_loss, build_model
+def train_model(overrides: list[str], data: Path, seed: int, run_dir: Path, *, epochs: int, init_from: Path | None = None, freeze: bool = False) -> Path:
+    """A run of the trainer (`yt8m train`), optionally `--init-from` another run without its head, encoder frozen or not."""
+    from yt8m.models import create_model
     from yt8m.train.config import load_config
-    from yt8m.train.optim import make_optimizer
-    from yt8m.models.layers.heads import init_output_bias
+    from yt8m.train.trainer import train
 
-    torch.manual_seed(seed)
-    cfg = load_config(None, overrides + [f"train.seed={seed}"])
-    model = build_model(cfg)
-    init_output_bias(model, cfg.train.output_bias)
-    if init is not None:
-        own = model.state_dict()
-        model.load_state_dict({k: v for k, v in init.items() if not fnmatch.fnmatch(k, HEAD) and k in own}, strict=False)
-        for name, p in model.named_parameters():
-            p.requires_grad_(not freeze or fnmatch.fnmatch(name, HEAD))
-    loss_fn = build_loss(cfg)
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
-    data_cfg = cfg.data.__class__(**{**cfg.data.__dict__, "batch_size": cfg.optimizer.batch_size})
-    model.train()
-    if freeze:
-        model.apply(lambda m: m.eval() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) or "BatchNorm" in type(m).__name__ else None)
-    for epoch in range(epochs):
-        for batch in make_loader([str(data)], data_cfg, training=True, seed=seed + epoch):
-            outputs = model(batch["features"], batch["num_frames"])
-            loss = loss_fn(outputs, batch["labels"]) + model.regularization_loss() * cfg.train.regularization_penalty
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return model.eval(), cfg
+    extra = [f"train.seed={seed}", f"train.epochs={epochs}", "train.device=cpu"]
+    if init_from is not None:
+        extra += [f"train.init_from={init_from}", f"train.init_exclude=[{HEAD}]"]
+        if freeze:  # every top-level part of the model but the head
+            cfg = load_config(None, overrides)
+            model = create_model(cfg.model_name, num_classes=cfg.data.num_classes, feature_sizes=cfg.data.feature_sizes, **cfg.model_options)
+            parts = sorted({n.split(".")[0] for n, _ in model.named_parameters()} - {HEAD.split(".")[0]})
+            extra.append(f"train.freeze=[{', '.join(p + '*' for p in parts)}]")
+    if not (run_dir / "train_summary.json").exists():
+        train(load_config(None, overrides + extra), str(data), run_dir, progress=False)
+    return run_dir
 
 
-def evaluate_gap(model, cfg, data: Path) -> dict:
-    import torch
+def evaluate_gap(run_dir: Path, data: Path) -> dict:
+    from yt8m.predict.run import evaluate
 
-    from yt8m.data.loader import make_loader
-    from yt8m.evaluation import gap, mean_average_precision
-
-    scores, labels = [], []
-    with torch.inference_mode():
-        for batch in make_loader([str(data)], cfg.data.for_evaluation()):
-            scores.append(model(batch["features"], batch["num_frames"])["predictions"].numpy())
-            labels.append(batch["labels"].numpy())
-    scores, labels = np.concatenate(scores), np.concatenate(labels)
-    return {"gap": float(gap(scores, labels)), "map": float(mean_average_precision(scores, labels))}
+    metrics = evaluate(run_dir, str(data), run_dir / "eval", device="cpu", progress=False)
+    return {"gap": float(metrics["gap"]), "map": float(metrics["map"])}
 
 
 def transfer_part() -> dict:
@@ -357,18 +331,18 @@ def transfer_part() -> dict:
     target_val = relabel(validate_files, WORK / "target_validate.tfrecord", range(SOURCE_CLASSES, 2 * SOURCE_CLASSES))
     source_val = relabel(validate_files, WORK / "source_validate.tfrecord", range(0, SOURCE_CLASSES))
     base = DBOF + [f"data.num_classes={SOURCE_CLASSES}"]
-    pretrained, pretrained_cfg = train_model(base, source, seed=100, epochs=SOURCE_EPOCHS)
-    source_metrics = evaluate_gap(pretrained, pretrained_cfg, source_val)
+    runs_dir = WORK / "transfer_runs"
+    pretrained = train_model(base, source, 100, runs_dir / "source", epochs=SOURCE_EPOCHS)
+    source_metrics = evaluate_gap(pretrained, source_val)
     print(json.dumps({"pretrained": source_metrics}), flush=True)
-    init = {k: v.clone() for k, v in pretrained.state_dict().items()}
     runs = []
     target = DBOF + [f"data.num_classes={SOURCE_CLASSES}"]  # as many new classes as old: the head differs in weights, not shape
     for seed in range(REPEATS):
-        for arm, kw in (("scratch", {}), ("initialised, encoder frozen", {"init": init, "freeze": True}),
-                        ("initialised, fine-tuned", {"init": init})):
+        for arm, kw in (("scratch", {}), ("initialised, encoder frozen", {"init_from": pretrained, "freeze": True}),
+                        ("initialised, fine-tuned", {"init_from": pretrained})):
             start = time.perf_counter()
-            model, cfg = train_model(target, target_train, seed=seed, epochs=TARGET_EPOCHS, **kw)
-            runs.append({"arm": arm, "seed": seed, "seconds": time.perf_counter() - start, **evaluate_gap(model, cfg, target_val)})
+            run = train_model(target, target_train, seed, runs_dir / f"{arm.split(',')[-1].strip().replace(' ', '-')}-{seed}", epochs=TARGET_EPOCHS, **kw)
+            runs.append({"arm": arm, "seed": seed, "seconds": time.perf_counter() - start, **evaluate_gap(run, target_val)})
             print(json.dumps(runs[-1]), flush=True)
     return {"runs": runs, "pretrained": source_metrics, "source_videos": SOURCE_VIDEOS, "target_train_videos": TARGET_TRAIN_VIDEOS,
             "target_validate_videos": VALIDATE_VIDEOS}
@@ -389,8 +363,9 @@ def transfer_body(r: dict) -> str:
         f"20 sampled frames, logistic head) on {r['source_videos']} frame-level train videos labelled with classes 0–{SOURCE_CLASSES - 1} "
         f"({SOURCE_EPOCHS} epochs; GAP {r['pretrained']['gap']:.4f} on its own classes in the validate videos). New label set: classes "
         f"{SOURCE_CLASSES}–{2 * SOURCE_CLASSES - 1} renumbered from 0, {r['target_train_videos']} training videos ({TARGET_EPOCHS} epochs), "
-        f"evaluated on {r['target_validate_videos']} validate videos. Initialised = every pretrained weight except `{HEAD}` "
-        f"(the new head starts fresh). Mean ± 2 SE over {REPEATS} seeds; gain = GAP − GAP from scratch, paired by seed.",
+        f"evaluated on {r['target_validate_videos']} validate videos. Every arm is a run of the trainer; initialised = "
+        f"`train.init_from` the pretrained run with `train.init_exclude: [{HEAD}]` (the new head starts fresh); frozen adds `train.freeze` on every "
+        f"part but the head, batch-norm statistics included. Mean ± 2 SE over {REPEATS} seeds; gain = GAP − GAP from scratch, paired by seed.",
         markdown_table(["new label set trained", "GAP", "mAP", "GAP gain vs scratch", "initialised better", "train s"], rows),
     ])
 

@@ -191,7 +191,7 @@ def test_init_from_loads_weights_except_excluded_and_freezes(frame_data, tmp_pat
     trained = _weights(source.checkpoint)
     # a new vocabulary: another num_classes, so the classifier must be skipped
     new = _config("data.num_classes=20", "train.max_steps=2", f"train.init_from={tmp_path / 'source'}",
-                  "train.init_exclude=[head.*]", "train.freeze=[fc1.*]")
+                  "train.init_exclude=[head.*]", "train.freeze=[input_bn.*, fc1*]")
     records = frame_records(40, seed=3, num_classes=20, sizes=(16, 8), min_frames=1, max_frames=12)
     write_records(tmp_path / "new.tfrecord", records, "frame", feature_sizes=(16, 8))
     start = train(dataclass_copy(new, max_steps=0), str(tmp_path / "new.tfrecord"), tmp_path / "start", progress=False)
@@ -199,8 +199,8 @@ def test_init_from_loads_weights_except_excluded_and_freezes(frame_data, tmp_pat
     loaded, after = _weights(start.checkpoint), _weights(result.checkpoint)
     copied = [k for k in trained if not k.startswith("head.")]
     assert copied and all(torch.equal(loaded[k], trained[k]) for k in copied)
-    frozen = [k for k in after if k.startswith("fc1.") and "running" not in k and "num_batches" not in k]
-    assert frozen and all(torch.equal(after[k], trained[k]) for k in frozen)
+    frozen = [k for k in after if k.startswith(("input_bn.", "fc1"))]  # a frozen part keeps its batch-norm statistics too
+    assert any("running_mean" in k for k in frozen) and all(torch.equal(after[k], trained[k]) for k in frozen)
     moving = [k for k in after if k.startswith("fc2.") and k.endswith("weight")]
     assert moving and not all(torch.equal(after[k], trained[k]) for k in moving)
     with pytest.raises(ValueError, match="head"):

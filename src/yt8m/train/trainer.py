@@ -245,6 +245,20 @@ def _freeze(model: torch.nn.Module, globs) -> None:
             parameter.requires_grad_(False)
 
 
+def _train_mode(model: torch.nn.Module, frozen_globs) -> None:
+    """Training mode, except normalization layers of frozen parts: their running statistics are
+    part of what was frozen (a frozen encoder must compute the same features on new data)."""
+    model.train()
+    if not frozen_globs:
+        return
+    for name, module in model.named_modules():
+        if getattr(module, "running_mean", None) is None:
+            continue
+        own = list(module.parameters(recurse=False))
+        if (own and not any(p.requires_grad for p in own)) or (not own and _matches(f"{name}.running_mean", frozen_globs)):
+            module.eval()
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -280,6 +294,7 @@ class _Run:
             if tcfg.init_from:
                 _init_from(self.model, tcfg.init_from, tcfg.init_exclude)
         _freeze(self.model, tcfg.freeze)
+        _train_mode(self.model, tcfg.freeze)
         self.model.to(self.device)
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg.optimizer)
         self.amp_dtype = amp_dtype(self.device, tcfg.mixed_precision, tcfg.amp_dtype)
@@ -439,7 +454,7 @@ class _Run:
         patience = tcfg.early_stopping_patience
         flag = all_reduce_sum(float(patience > 0 and state.evals_without_improvement >= patience), self.device)
         self.stopped_early = flag > 0
-        self.model.train()
+        _train_mode(self.model, self.tcfg.freeze)
 
     # -- checkpoint -------------------------------------------------------------------------------
 
