@@ -352,8 +352,10 @@ def relabel(files, out: Path, keep: range, limit: int | None = None) -> Path:
     return out
 
 
-def train_model(overrides: list[str], data: Path, seed: int, run_dir: Path, *, epochs: int, init_from: Path | None = None, freeze: bool = False) -> Path:
-    """A run of the trainer (`yt8m train`), optionally `--init-from` another run without its head, encoder frozen or not."""
+def train_model(overrides: list[str], data: Path, seed: int, run_dir: Path, *, epochs: int, init_from: Path | None = None,
+                freeze: bool = False) -> tuple[Path, float]:
+    """A run of the trainer (`yt8m train`), optionally `--init-from` another run without its head, encoder frozen or
+    not; (run folder, training seconds). A finished run is kept and not trained again."""
     from yt8m.models import create_model
     from yt8m.train.config import load_config
     from yt8m.train.trainer import train
@@ -366,9 +368,12 @@ def train_model(overrides: list[str], data: Path, seed: int, run_dir: Path, *, e
             model = create_model(cfg.model_name, num_classes=cfg.data.num_classes, feature_sizes=cfg.data.feature_sizes, **cfg.model_options)
             parts = sorted({n.split(".")[0] for n, _ in model.named_parameters()} - {HEAD.split(".")[0]})
             extra.append(f"train.freeze=[{', '.join(p + '*' for p in parts)}]")
-    if not (run_dir / "train_summary.json").exists():
+    timing = run_dir / "bench_seconds.json"
+    if not timing.exists():
+        start = time.perf_counter()
         train(load_config(None, overrides + extra), str(data), run_dir, progress=False)
-    return run_dir
+        timing.write_text(json.dumps(time.perf_counter() - start))
+    return run_dir, json.loads(timing.read_text())
 
 
 def evaluate_gap(run_dir: Path, data: Path) -> dict:
@@ -376,6 +381,46 @@ def evaluate_gap(run_dir: Path, data: Path) -> dict:
 
     metrics = evaluate(run_dir, str(data), run_dir / "eval", device="cpu", progress=False)
     return {"gap": float(metrics["gap"]), "map": float(metrics["map"])}
+
+
+def head_inputs(model, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """What the classifier head of `model` sees for every video of `data`, and the videos' labels."""
+    import torch
+
+    from yt8m.data.loader import make_loader
+
+    seen = []
+    hook = model.head.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach()))
+    labels = []
+    with torch.inference_mode():
+        for batch in make_loader([str(data)], cfg.data.for_evaluation()):
+            model(batch["features"], batch["num_frames"])
+            labels.append(batch["labels"].numpy())
+    hook.remove()
+    return torch.cat(seen).numpy(), np.concatenate(labels)
+
+
+def ridge_probe_map(run: Path | None, overrides: list[str], train: Path, validate: Path) -> float:
+    """mAP on `validate` of ridge regression (λ = 1) from the encoder's output of a run (None: the
+    same architecture untrained) to the new labels: how much of the new classes the features carry."""
+    import torch
+
+    import yt8m
+    from yt8m.evaluation.metrics import mean_average_precision
+    from yt8m.train.build import build_model
+    from yt8m.train.config import load_config
+
+    if run is None:
+        cfg = load_config(None, overrides)
+        torch.manual_seed(0)
+        model = build_model(cfg).eval()
+    else:
+        loaded = yt8m.load_model(run)
+        model, cfg = loaded.model.eval(), loaded.config
+    x, y = head_inputs(model, cfg, train)
+    xv, yv = head_inputs(model, cfg, validate)
+    w = np.linalg.solve(x.T @ x + np.eye(x.shape[1]), x.T @ (y - y.mean(0)))
+    return float(mean_average_precision(xv @ w, yv))
 
 
 def transfer_part() -> dict:
@@ -395,19 +440,21 @@ def transfer_part() -> dict:
     source_val = relabel(validate_files, WORK / "source_validate.tfrecord", range(0, SOURCE_CLASSES))
     base = DBOF + [f"data.num_classes={SOURCE_CLASSES}"]
     runs_dir = WORK / "transfer_runs"
-    pretrained = train_model(base, source, 100, runs_dir / "source", epochs=SOURCE_EPOCHS)
+    pretrained, _ = train_model(base, source, 100, runs_dir / "source", epochs=SOURCE_EPOCHS)
     source_metrics = evaluate_gap(pretrained, source_val)
     print(json.dumps({"pretrained": source_metrics}), flush=True)
+    probes = {"pretrained encoder": ridge_probe_map(pretrained, base, target_train, target_val),
+              "untrained encoder": ridge_probe_map(None, base, target_train, target_val)}
+    print(json.dumps({"probes": probes}), flush=True)
     runs = []
     target = DBOF + [f"data.num_classes={SOURCE_CLASSES}"]  # as many new classes as old: the head differs in weights, not shape
     for seed in range(REPEATS):
         for arm, kw in (("scratch", {}), ("initialised, encoder frozen", {"init_from": pretrained, "freeze": True}),
                         ("initialised, fine-tuned", {"init_from": pretrained})):
-            start = time.perf_counter()
-            run = train_model(target, target_train, seed, runs_dir / f"{arm.split(',')[-1].strip().replace(' ', '-')}-{seed}", epochs=TARGET_EPOCHS, **kw)
-            runs.append({"arm": arm, "seed": seed, "seconds": time.perf_counter() - start, **evaluate_gap(run, target_val)})
+            run, seconds = train_model(target, target_train, seed, runs_dir / f"{arm.split(',')[-1].strip().replace(' ', '-')}-{seed}", epochs=TARGET_EPOCHS, **kw)
+            runs.append({"arm": arm, "seed": seed, "seconds": seconds, **evaluate_gap(run, target_val)})
             print(json.dumps(runs[-1]), flush=True)
-    return {"runs": runs, "pretrained": source_metrics, "source_videos": SOURCE_VIDEOS, "target_train_videos": TARGET_TRAIN_VIDEOS,
+    return {"runs": runs, "pretrained": source_metrics, "probes": probes, "source_videos": SOURCE_VIDEOS, "target_train_videos": TARGET_TRAIN_VIDEOS,
             "target_validate_videos": VALIDATE_VIDEOS}
 
 
@@ -430,6 +477,12 @@ def transfer_body(r: dict) -> str:
         f"`train.init_from` the pretrained run with `train.init_exclude: [{HEAD}]` (the new head starts fresh); frozen adds `train.freeze` on every "
         f"part but the head, batch-norm statistics included. Mean ± 2 SE over {REPEATS} seeds; gain = GAP − GAP from scratch, paired by seed.",
         markdown_table(["new label set trained", "GAP", "mAP", "GAP gain vs scratch", "initialised better", "train s"], rows),
+        *([f"Why: ridge regression (λ = 1) from the encoder's output to the new labels reaches validate mAP {r['probes']['pretrained encoder']:.3f} "
+           f"on the pretrained encoder and {r['probes']['untrained encoder']:.3f} on the same encoder untrained (one fit each), against "
+           f"{fmt([x['map'] for x in r['runs'] if x['arm'] == 'scratch'])} for a model trained from scratch: in this world the features learned "
+           f"for classes 0–{SOURCE_CLASSES - 1} carry {'less' if r['probes']['pretrained encoder'] < r['probes']['untrained encoder'] else 'more'} "
+           f"of the new classes than random ones, and {'less' if r['probes']['pretrained encoder'] < np.mean([x['map'] for x in r['runs'] if x['arm'] == 'scratch']) else 'more'} "
+           "than a model trained on them (mean of the scratch runs)."] if "probes" in r else []),
     ])
 
 
