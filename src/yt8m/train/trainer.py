@@ -354,6 +354,8 @@ class _Run:
         features = batch["features"].to(self.device, non_blocking=True)
         num_frames = batch["num_frames"].to(self.device, non_blocking=True)
         labels = batch["labels"].to(self.device, non_blocking=True)
+        weights = batch.get("label_weights")  # segment data: only rated (and mined negative) pairs count
+        weights = None if weights is None else weights.to(self.device, non_blocking=True)
         self.lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, self.total_examples)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
@@ -364,7 +366,7 @@ class _Run:
             else:
                 outputs = self.net(features, num_frames)
                 outputs = {k: v.float() for k, v in outputs.items()}
-                loss = self.loss_fn(outputs, labels)
+                loss = self.loss_fn(outputs, labels, weights)
             objective = loss + tcfg.regularization_penalty * self.model.regularization_loss().to(self.device)
             if "aux_loss" in outputs:
                 objective = objective + outputs["aux_loss"]
