@@ -61,3 +61,46 @@ def test_segment_fine_tuning_only_moves_rated_classes(segment_data, tmp_path):
     assert not torch.equal(before["head.fc.weight"][rated], after["head.fc.weight"][rated])
     assert torch.equal(before["head.fc.weight"][unrated], after["head.fc.weight"][unrated])
     assert torch.equal(before["head.fc.bias"][unrated], after["head.fc.bias"][unrated])
+
+
+def _examples(path, training=False, **options):
+    cfg = DataConfig(kind="segment", segment_labels=True, feature_sizes=SIZES, num_classes=NUM_CLASSES, batch_size=1000, **options)
+    return [row for batch in make_loader(str(path), cfg, training=training) for row in zip(batch["ids"], batch["features"].numpy(), batch["num_frames"].numpy(), batch["labels"].numpy(), batch["label_weights"].numpy())]
+
+
+def test_mined_negatives_weigh_classes_the_video_never_shows(segment_data):
+    d, records = segment_data
+    by_id = {r.id: r for r in records[:12]}
+    rows = _examples(d / "validate0000.tfrecord", training=True, segment_negative_weight=0.25)
+    assert len(rows) == sum(len(np.unique(r.segment_start_times)) for r in by_id.values())
+    for segment, _, _, labels, weights in rows:
+        video, start = segment.split(":")
+        record = by_id[video]
+        at = record.segment_start_times == int(start)
+        rated = set(record.segment_labels[at].tolist())
+        shown = set(record.labels.tolist()) | set(record.segment_labels[record.segment_scores > 0].tolist())
+        for c in range(NUM_CLASSES):
+            expected = 1.0 if c in rated else 0.0 if c in shown else 0.25
+            assert weights[c] == expected, (segment, c)
+            if c not in rated:
+                assert labels[c] == 0.0
+        assert {c: labels[c] for c in rated} == {int(c): float(s) for c, s in zip(record.segment_labels[at], record.segment_scores[at])}
+    evaluation = _examples(d / "validate0000.tfrecord", segment_negative_weight=0.25)  # evaluation weighs the rated pairs alone
+    for segment, _, _, _, weights in [*_examples(d / "validate0000.tfrecord", training=True), *evaluation]:
+        video, start = segment.split(":")
+        record = by_id[video]
+        assert set(np.flatnonzero(weights)) == set(record.segment_labels[record.segment_start_times == int(start)].tolist())
+
+
+def test_context_expands_each_segment_by_n_frames(segment_data):
+    d, records = segment_data
+    by_id = {r.id: r for r in records[:12]}
+    for segment, features, num_frames, _, _ in _examples(d / "validate0000.tfrecord", segment_context=3):
+        video, start = segment.split(":")
+        record, start = by_id[video], int(start)
+        frames = np.concatenate([record.features["rgb"], record.features["audio"]], axis=1)
+        lo, hi = max(0, start - 3), max(min(record.num_frames, start + 8), start + 5)
+        expected = np.zeros((hi - lo, frames.shape[1]), np.uint8)
+        expected[: min(hi, record.num_frames) - lo] = frames[lo : min(hi, record.num_frames)]
+        assert num_frames == hi - lo
+        assert np.array_equal(features[:num_frames], expected)

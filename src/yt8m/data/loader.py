@@ -58,6 +58,11 @@ class DataConfig:
     shuffle_buffer: int = 0  # 0 = read in file order
     num_workers: int = 0
     segment_labels: bool = False  # examples are rated 5-second segments (2019 validation data)
+    # segment examples: a class in neither the video's labels nor its positive segment
+    # labels is a negative of every segment of that video with this weight (0: only rated pairs count,
+    # as the official reader); training only, evaluation always weighs the rated pairs alone
+    segment_negative_weight: float = 0.0
+    segment_context: int = 0  # ±N frames around each 5-frame segment (training, evaluation and prediction)
     skip_corrupt: bool = False
     pad_to: str = "longest"  # longest (in the batch) | max_frames (the official fixed 300)
     id_keys: tuple[str, ...] = ("id", "video_id")
@@ -78,6 +83,8 @@ class DataConfig:
             raise ValueError("sparse_features are per-frame lists: they need data.kind=frame")
         if self.sparse_features and self.sampling != "all":
             raise ValueError("sparse_features are read for whole videos in order: use data.sampling=all")
+        if self.segment_negative_weight < 0 or self.segment_context < 0:
+            raise ValueError(f"segment_negative_weight ({self.segment_negative_weight}) and segment_context ({self.segment_context}) must be >= 0")
         if self.pad_to not in ("longest", "max_frames"):
             raise ValueError(f"pad_to must be 'longest' or 'max_frames', got {self.pad_to!r}")
 
@@ -98,7 +105,7 @@ class DataConfig:
 
     def for_evaluation(self) -> "DataConfig":
         """The same data read deterministically: all frames, file order, no shuffling."""
-        return dataclasses.replace(self, sampling="all", shuffle_buffer=0)
+        return dataclasses.replace(self, sampling="all", shuffle_buffer=0, segment_negative_weight=0.0)
 
 
 def distributed_slot() -> tuple[int, int]:
@@ -330,24 +337,47 @@ def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator
 
 
 def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
-    """The official segment reader: one 5-frame example per unique rated start time.
+    """The official segment reader: one example per unique rated start time.
 
-    Labels are the segment scores at the rated classes; `label_weights` marks rated classes.
-    Start times are taken in first-occurrence order; windows past the video end are zero-padded.
+    Labels are the segment scores at the rated classes; `label_weights` marks rated classes. Start times
+    are taken in first-occurrence order; windows past the video end are zero-padded (5 frames, as the
+    official reader, plus `segment_context` frames each side where the video has them). With
+    `segment_negative_weight` > 0 every class the video never shows (not among its labels nor its
+    positive segment labels) is a mined negative of each segment at that weight ("mined").
     """
     if not record.has_segments:
         raise RecordError("segment_labels=True needs segment-rated records", field="segment_start_times")
     parts = video_example(record, dataclasses.replace(cfg, sampling="all", skip_frames=0, max_frames=max(cfg.max_frames, record.num_frames)), None)["features"]
+    mined = np.zeros(0, np.int64)
+    if cfg.segment_negative_weight > 0:
+        shown = np.concatenate([record.labels, record.segment_labels[record.segment_scores > 0]])
+        mined = np.setdiff1d(np.arange(cfg.num_classes), shown)
     starts, first_seen = np.unique(record.segment_start_times, return_index=True)
     for start in starts[np.argsort(first_seen)]:
         rated = record.segment_start_times == start
+        lo, hi = segment_window(int(start), record.num_frames, cfg.segment_context)
         yield {
             "id": f"{record.id}:{int(start)}",
-            "features": [part[start : start + SEGMENT_SIZE] for part in parts],
-            "num_frames": SEGMENT_SIZE,
+            "features": [padded_rows(part, lo, hi) for part in parts],
+            "num_frames": hi - lo,
             "labels": record.segment_labels[rated],
             "scores": record.segment_scores[rated],
+            "mined": mined,
         }
+
+
+def segment_window(start: int, num_frames: int, context: int) -> tuple[int, int]:
+    """Frames [lo, hi) of the segment at `start`: its 5 frames (zero-padded past the end, as the official
+    reader) widened by `context` frames each side where the video has them."""
+    return max(0, start - context), max(min(num_frames, start + SEGMENT_SIZE + context), start + SEGMENT_SIZE)
+
+
+def padded_rows(frames: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """frames[lo:hi], zero rows where hi passes the end."""
+    rows = frames[lo:hi]
+    if len(rows) == hi - lo:
+        return rows
+    return np.concatenate([rows, np.zeros((hi - lo - len(rows), frames.shape[1]), frames.dtype)])
 
 
 def collate(examples: list[dict], cfg: DataConfig) -> dict:
@@ -367,6 +397,9 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     batch = {"ids": [e["id"] for e in examples], "features": torch.from_numpy(features), "num_frames": num_frames}
     if cfg.segment_labels:
         weights = torch.zeros_like(labels)
+        if cfg.segment_negative_weight > 0:
+            mined = [np.asarray(e.get("mined", ()), np.int64) for e in examples]
+            weights[np.repeat(np.arange(batch_size), [len(m) for m in mined]), np.concatenate(mined)] = cfg.segment_negative_weight
         weights[rows, cols] = 1.0
         labels[rows, cols] = torch.from_numpy(np.concatenate([e["scores"] for e in examples]).astype(np.float32))
         batch["label_weights"] = weights
