@@ -18,8 +18,16 @@ def _segment_records(n: int, seed: int = 0) -> list:
     """Frame records whose segment ratings cover classes 1 and 2 only."""
     records = frame_records(n, seed=seed, min_frames=15, max_frames=30, num_classes=NUM_CLASSES, sizes=SIZES, segments=True)
     rng = np.random.default_rng(seed + 1)
-    for record in records:
+    for record in records:  # whole segments only (rated segments are never the partial last one)
+        whole = record.num_frames - record.num_frames % 5
+        record.features = {name: frames[:whole] for name, frames in record.features.items()}
+        record.segment_start_times = np.minimum(record.segment_start_times, whole - 5)
         record.segment_labels = rng.integers(1, 3, size=len(record.segment_labels)).astype(np.int64)
+        _, first = np.unique(np.stack([record.segment_start_times, record.segment_labels]), axis=1, return_index=True)
+        keep = np.sort(first)  # each (segment, class) rated once
+        for name in ("segment_start_times", "segment_labels", "segment_scores"):
+            setattr(record, name, getattr(record, name)[keep])
+        record.segment_end_times = record.segment_start_times + 5
     return records
 
 
@@ -104,3 +112,29 @@ def test_context_expands_each_segment_by_n_frames(segment_data):
         expected[: min(hi, record.num_frames) - lo] = frames[lo : min(hi, record.num_frames)]
         assert num_frames == hi - lo
         assert np.array_equal(features[:num_frames], expected)
+
+
+def test_phase_two_validates_on_a_held_out_fold_by_map_at_100k(segment_data, tmp_path):
+    """folds by shard: train on 3 shards, validate on the 4th; the validation MAP@100K the trainer
+    watches is the one `yt8m eval --segments` reports for the best checkpoint."""
+    from yt8m.data.folds import split_by_shard
+    from yt8m.predict.run import evaluate
+    from yt8m.train.trainer import train
+
+    d, _ = segment_data
+    data = str(d / "validate*.tfrecord")
+    train_files, held_out = split_by_shard(data, 4, 1)
+    assert [f.rsplit("/", 1)[1] for f in held_out] == ["validate0001.tfrecord"] and len(train_files) == 3
+    assert split_by_shard(data, 4, 1) == (train_files, held_out)
+    with pytest.raises(ValueError, match="fold must be in 0..3"):
+        split_by_shard(data, 4, 4)
+    phase1 = train(_config("data.kind=frame", "train.epochs=1"), str(d / "train.tfrecord"), tmp_path / "phase1", progress=False)
+    run = train(_config("data.kind=segment", "data.segment_labels=true", "data.segment_context=2", "train.epochs=3", "train.eval_every=2",
+                        "train.folds=4", "train.fold=1", f"train.init_from={phase1.run_dir}"), data, tmp_path / "phase2", progress=False)
+    assert run.validation_metric == "segment_map" and 0 < run.best_gap <= 1
+    evals = [row for row in run.history if row.get("segment_map") is not None]
+    assert len(evals) >= 2 and max(row["segment_map"] for row in evals) == run.best_gap
+    metrics = evaluate(tmp_path / "phase2" / "best", held_out, segments=True, segment_label_ids=str(d / "segment_label_ids.csv"), progress=False)
+    assert metrics["segment_map_at_100k"] == pytest.approx(run.best_gap, abs=1e-9)
+    with pytest.raises(ValueError, match="held-out fold"):
+        train(_config("data.kind=segment", "data.segment_labels=true", "train.folds=4"), data, tmp_path / "both", eval_data=held_out, progress=False)

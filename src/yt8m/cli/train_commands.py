@@ -52,7 +52,8 @@ def train(
         fail(_message(exc))
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    best = f", best validation GAP {result.best_gap:.4f}" if result.best_gap is not None else ""
+    metric = "MAP@100K" if result.validation_metric == "segment_map" else "GAP"
+    best = f", best validation {metric} {result.best_gap:.4f}" if result.best_gap is not None else ""
     typer.echo(f"trained {result.steps} steps ({result.examples} videos){best}; checkpoint {result.checkpoint}")
     typer.echo(f"training data: {result.read_stats.summary_line()}")
 

@@ -13,6 +13,7 @@ with whitespace is refused, because the format separates segment ids with spaces
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from pathlib import Path
 from typing import Iterator
@@ -29,14 +30,16 @@ from .totals import count_videos
 from .writers import top_k
 
 
-def segment_windows(record, feature_names: tuple[str, ...], max_frames: int = 300) -> Iterator[dict]:
-    """Examples for every 5-frame segment of a video (official get_segments)."""
+def segment_windows(record, feature_names: tuple[str, ...], max_frames: int = 300, context: int = 0) -> Iterator[dict]:
+    """Examples for every 5-frame segment of a video (official get_segments), each widened by `context`
+    frames per side where the video has them (the run's data.segment_context, as in training)."""
     n = min(record.num_frames, max_frames)
     for start in range(0, n, SEGMENT_SIZE):
+        lo, hi = max(0, start - context), min(n, start + SEGMENT_SIZE + context)  # official: the last may be partial
         yield {
             "id": f"{record.id}:{start}",
-            "features": [record.features[name][start : start + SEGMENT_SIZE] for name in feature_names],
-            "num_frames": min(SEGMENT_SIZE, n - start),
+            "features": [record.features[name][lo:hi] for name in feature_names],
+            "num_frames": hi - lo,
             "labels": np.zeros(0, np.int64),
         }
 
@@ -81,7 +84,7 @@ class _TopSegments:
 def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, top_per_segment: int = 20, max_per_class: int = 100_000, batch_size: int = 512, progress: bool = False) -> dict:
     """Write the segment submission CSV for every video of `data`; returns counts."""
     files = expand_paths(data)
-    cfg = model.data.for_evaluation()
+    cfg = dataclasses.replace(model.data.for_evaluation(), segment_labels=False)  # every window, ratings or not (a phase-2 run reads rated data)
     mask = np.zeros(model.num_classes, np.float32)
     mask[np.asarray(whitelist, np.int64)] = 1.0
     best = _TopSegments(max_per_class)
@@ -106,7 +109,7 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
                 raise ValueError(f"video {record.id!r} (record {videos} of {', '.join(files)}): its id holds a space or other whitespace, "
                                  "but the segment CSV separates segment ids with spaces; rename the video")
             videos += 1
-            for example in segment_windows(record, cfg.feature_names, cfg.max_frames):
+            for example in segment_windows(record, cfg.feature_names, cfg.max_frames, cfg.segment_context):
                 pending.append(example)
                 if len(pending) == batch_size:
                     flush()

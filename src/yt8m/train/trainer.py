@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.folds import split_by_shard
 from ..data.loader import VideoDataset, batch_to, gather_read_stats, loader_for
 from ..io.report import ReadStats
 from ..io.paths import expand_paths
@@ -47,7 +48,7 @@ from .config import ExperimentConfig, config_from_dict
 from .distributed import all_reduce_sum, amp_dtype, barrier, grad_scaler, init_distributed, pick_device
 from .optim import clip_gradients, learning_rate, make_optimizer
 
-LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map"]
+LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map", "segment_map"]
 CONFIG, RUN = "config.json", "run.json"
 # settings a resume may change freely: they do not alter what is computed
 NEUTRAL_KEYS = ("train.device", "train.log_every", "train.tensorboard", "train.checkpoint_every", "train.keep_checkpoints", "train.init_from", "train.init_exclude")
@@ -59,10 +60,11 @@ class TrainResult:
     checkpoint: Path
     steps: int
     examples: int
-    best_gap: float | None
+    best_gap: float | None  # the best validation score: GAP, or MAP@100K for segment runs (validation_metric)
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
     read_stats: ReadStats = field(default_factory=ReadStats)  # training records read / skipped, all ranks
+    validation_metric: str = "gap"  # what best_gap and early stopping watch ("segment_map" on segment data)
 
 
 @dataclass
@@ -428,12 +430,16 @@ class _Run:
 
         state, tcfg = self.state, self.tcfg
         if self.is_main:
-            metrics = evaluate_model(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
-            metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
+            if self.cfg.data.segment_labels:
+                metrics = self._segment_validation()
+            else:
+                metrics = evaluate_model(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
+                metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
             self.logger.log({"step": state.step, "epoch": state.epoch, "examples": state.examples, **metrics}, "eval")
             self.last_metrics = metrics
-            if metrics["gap"] > state.best_gap:
-                state.best_gap, state.evals_without_improvement = metrics["gap"], 0
+            watched = metrics[self.validation_metric]
+            if watched > state.best_gap:
+                state.best_gap, state.evals_without_improvement = watched, 0
                 save_checkpoint(self.run_dir / "best", self.model, {**self._meta(), "metrics": metrics})
             else:
                 state.evals_without_improvement += 1
@@ -441,6 +447,26 @@ class _Run:
         flag = all_reduce_sum(float(patience > 0 and state.evals_without_improvement >= patience), self.device)
         self.stopped_early = flag > 0
         self.model.train()
+
+    @property
+    def validation_metric(self) -> str:
+        return "segment_map" if self.cfg.data.segment_labels else "gap"
+
+    def _segment_validation(self) -> dict:
+        """MAP@100K of the rated held-out segments ranked by the model (the Kaggle-2019 metric), plus
+        GAP over the rated pairs; one pass over the data."""
+        from ..evaluation.evaluator import Evaluator
+        from ..evaluation.segments import rated_segment_map
+        from ..predict.inference import iterate_predictions
+
+        evaluator = Evaluator(self.cfg.data.num_classes, top_k=20, bucket_map=False)
+        kept: list[dict] = []
+        for batch in iterate_predictions(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=self.tcfg.eval_max_videos, amp=self.tcfg.mixed_precision):
+            evaluator.add(batch["predictions"], batch["labels"], weights=batch["label_weights"])
+            rows = np.flatnonzero(batch["label_weights"].any(1))
+            kept.append({"ids": [batch["ids"][i] for i in rows], **{k: batch[k][rows] for k in ("predictions", "labels", "label_weights")}})
+        result = rated_segment_map(kept)
+        return {"segment_map": result["segment_map"], "gap": evaluator.result().as_dict()["gap"]}
 
     # -- checkpoint -------------------------------------------------------------------------------
 
@@ -474,9 +500,9 @@ class _Run:
         self.logger.close()
         best = state.best_gap if state.best_gap >= 0 else None
         if self.is_main:
-            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint), "read": self.read_stats.as_dict()}
+            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "validation_metric": self.validation_metric, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint), "read": self.read_stats.as_dict()}
             write_text_atomic(self.run_dir / "train_summary.json", json.dumps(summary, indent=2))
-        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early, self.read_stats)
+        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early, self.read_stats, self.validation_metric)
 
 
 def train(
@@ -498,6 +524,10 @@ def train(
     """
     run_dir = Path(out_dir)
     train_files, eval_files = _data_files(train_data), _data_files(eval_data)
+    if config.train.folds and train_files:
+        if eval_files:
+            raise ValueError(f"train.folds={config.train.folds} validates on a held-out fold of the training files: pass no eval data, or set train.folds=0")
+        train_files, eval_files = split_by_shard(train_files, config.train.folds, config.train.fold)
     resume_from = None
     if resume:
         resume_from, train_files, eval_files = _check_resume(run_dir, config, train_files, eval_files, allow_changes)
