@@ -138,3 +138,51 @@ def test_phase_two_validates_on_a_held_out_fold_by_map_at_100k(segment_data, tmp
     assert metrics["segment_map_at_100k"] == pytest.approx(run.best_gap, abs=1e-9)
     with pytest.raises(ValueError, match="held-out fold"):
         train(_config("data.kind=segment", "data.segment_labels=true", "train.folds=4"), data, tmp_path / "both", eval_data=held_out, progress=False)
+
+
+@pytest.fixture(scope="module")
+def phase1_run(segment_data, tmp_path_factory):
+    from yt8m.train.trainer import train
+
+    d, _ = segment_data
+    return train(_config("data.kind=frame", "train.epochs=1"), str(d / "train.tfrecord"), tmp_path_factory.mktemp("p1") / "run", progress=False).run_dir
+
+
+def _submission(run, data, out, labels, **options):
+    from yt8m.evaluation.segments import read_segment_submission
+    from yt8m.predict.run import predict_segment_file
+    from yt8m.predict.segments import SegmentOptions
+
+    predict_segment_file(run, data, out, segment_label_ids=labels, options=SegmentOptions(**options), progress=False)
+    return dict(read_segment_submission(out))
+
+
+def test_submission_edge_exclusion_and_bucketed_ties(segment_data, phase1_run, tmp_path):
+    d, records = segment_data
+    data, labels = str(d / "validate0000.tfrecord"), str(d / "segment_label_ids.csv")
+    plain = _submission(phase1_run, data, tmp_path / "plain.csv", labels)
+    read_order = [f"{r.id}:{s}" for r in records[:12] for s in range(0, r.num_frames, 5)]
+    assert sorted(plain) == [1, 2] and all(sorted(ids) == sorted(read_order) for ids in plain.values())
+    edges = _submission(phase1_run, data, tmp_path / "edges.csv", labels, exclude_first=1, exclude_last=2)
+    last = {r.id: (r.num_frames - 1) // 5 * 5 for r in records[:12]}
+    for cls, ids in edges.items():
+        assert ids == [s for s in plain[cls] if int(s.split(":")[1]) not in (0, last[s.split(":")[0]], last[s.split(":")[0]] - 5)]
+    # one bucket holds every score below 0.999: the tie order is a seeded shuffle, not the reading order
+    shuffled = _submission(phase1_run, data, tmp_path / "b0.csv", labels, bucket=0.999, seed=0)
+    again = _submission(phase1_run, data, tmp_path / "b0again.csv", labels, bucket=0.999, seed=0)
+    other = _submission(phase1_run, data, tmp_path / "b1.csv", labels, bucket=0.999, seed=1)
+    for cls in plain:
+        assert sorted(shuffled[cls]) == sorted(plain[cls]) and shuffled[cls] == again[cls]
+        assert shuffled[cls] != read_order and shuffled[cls] != other[cls]
+
+
+def test_eval_segments_writes_map_and_per_class_ap(segment_data, phase1_run, tmp_path):
+    import csv
+
+    from yt8m.predict.run import evaluate
+
+    d, _ = segment_data
+    metrics = evaluate(phase1_run, str(d / "validate*.tfrecord"), tmp_path / "eval", segments=True, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "eval" / "segment_per_class_ap.csv")))
+    assert [int(r["class"]) for r in rows] == [1, 2] and metrics["segment_map_classes"] == 2
+    assert np.mean([float(r["ap"]) for r in rows]) == pytest.approx(metrics["segment_map_at_100k"], abs=1e-6)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -45,30 +46,32 @@ def segment_windows(record, feature_names: tuple[str, ...], max_frames: int = 30
 
 
 class _TopSegments:
-    """Per-class best (score, order) candidates, pruned to `cap` per class in vectorized passes."""
+    """Per-class best (score, tiebreak) candidates, pruned to `cap` per class in vectorized passes."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.classes: list[np.ndarray] = []
         self.scores: list[np.ndarray] = []
+        self.tiebreak: list[np.ndarray] = []
         self.order: list[np.ndarray] = []
         self.size = 0
 
-    def add(self, classes: np.ndarray, scores: np.ndarray, order: np.ndarray) -> None:
+    def add(self, classes: np.ndarray, scores: np.ndarray, tiebreak: np.ndarray, order: np.ndarray) -> None:
         self.classes.append(classes)
         self.scores.append(scores)
+        self.tiebreak.append(tiebreak)
         self.order.append(order)
         self.size += len(classes)
         if self.size > 4 * self.cap + 1_000_000:
             self._prune()
 
     def _prune(self) -> None:
-        classes, scores, order = (np.concatenate(x) for x in (self.classes, self.scores, self.order))
-        sort = np.lexsort((order, -scores, classes))
-        classes, scores, order = classes[sort], scores[sort], order[sort]
+        classes, scores, tiebreak, order = (np.concatenate(x) for x in (self.classes, self.scores, self.tiebreak, self.order))
+        sort = np.lexsort((tiebreak, -scores, classes))
+        classes, scores, tiebreak, order = classes[sort], scores[sort], tiebreak[sort], order[sort]
         starts = np.searchsorted(classes, classes, side="left")
         keep = (np.arange(len(classes)) - starts) < self.cap
-        self.classes, self.scores, self.order = [classes[keep]], [scores[keep]], [order[keep]]
+        self.classes, self.scores, self.tiebreak, self.order = [classes[keep]], [scores[keep]], [tiebreak[keep]], [order[keep]]
         self.size = int(keep.sum())
 
     def result(self) -> Iterator[tuple[int, np.ndarray]]:
@@ -81,41 +84,79 @@ class _TopSegments:
             yield int(chunk_classes[0]), chunk_order
 
 
-def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, top_per_segment: int = 20, max_per_class: int = 100_000, batch_size: int = 512, progress: bool = False) -> dict:
-    """Write the segment submission CSV for every video of `data`; returns counts."""
+@dataclass
+class SegmentOptions:
+    """How the submission is made from the scores (defaults: the official inference)."""
+
+    top_per_segment: int = 20  # classes per segment that become candidates (official --top_k)
+    max_per_class: int = 100_000  # segments per class (K of MAP@K)
+    exclude_first: int = 0  # segments at the start of every video never submitted (the 2019 raters skipped 6)
+    exclude_last: int = 0  # ... and at its end (2); on data whose edges are rated this only loses hits
+    bucket: float = 0.0  # > 0: scores floored to multiples of this, ties in random (seeded) order
+    seed: int = 0  # of the tie order when bucketing
+
+    def __post_init__(self) -> None:
+        if self.top_per_segment < 1 or self.max_per_class < 1 or self.exclude_first < 0 or self.exclude_last < 0 or not 0 <= self.bucket < 1:
+            raise ValueError(f"segment options out of range: {self}")
+
+
+def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, options: SegmentOptions | None = None, batch_size: int = 512, progress: bool = False) -> dict:
+    """Write the segment submission CSV for every video of `data`; returns counts.
+
+    Memory: the candidates (at most classes × max_per_class after each pruning pass) plus 8 bytes per
+    segment read and one id per video, so 100k videos stay well under a gigabyte (BENCHMARKS.md).
+    Bucketing (`options.bucket`) replaces the reading order of equal scores by a random one, so the
+    order of a submission's ties says nothing about the order of the files.
+    """
+    options = options or SegmentOptions()
     files = expand_paths(data)
     cfg = dataclasses.replace(model.data.for_evaluation(), segment_labels=False)  # every window, ratings or not (a phase-2 run reads rated data)
     mask = np.zeros(model.num_classes, np.float32)
     mask[np.asarray(whitelist, np.int64)] = 1.0
-    best = _TopSegments(max_per_class)
-    segment_ids: list[str] = []
+    best = _TopSegments(options.max_per_class)
+    rng = np.random.default_rng(options.seed)
+    video_ids: list[str] = []
+    segment_video: list[np.ndarray] = []  # per segment read: index into video_ids, its start time
+    segment_start: list[np.ndarray] = []
     pending: list[dict] = []
+    read = 0
 
     def flush() -> None:
+        nonlocal read
         batch = collate(pending, cfg)
         scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy(), select_frames=False) * mask
-        classes, values = top_k(scores, top_per_segment)
-        first = len(segment_ids)
-        segment_ids.extend(batch["ids"])
-        order = np.repeat(np.arange(first, first + len(pending)), classes.shape[1])
+        classes, values = top_k(scores, options.top_per_segment)
+        segment_video.append(np.array([e["video"] for e in pending], np.int32))
+        segment_start.append(np.array([e["start"] for e in pending], np.int32))
+        order = np.repeat(np.arange(read, read + len(pending)), classes.shape[1])
+        values = values.ravel()
+        if options.bucket:
+            values = np.floor(values / options.bucket)
+            tiebreak = rng.random(len(pending))[order - read]
+        else:
+            tiebreak = order
         keep = mask[classes.ravel()] > 0
-        best.add(classes.ravel()[keep], values.ravel()[keep], order[keep])
+        best.add(classes.ravel()[keep], values[keep], tiebreak[keep], order[keep])
+        read += len(pending)
         pending.clear()
 
-    videos = 0
     with Progress("segments", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
         for record in read_records(files, cfg.schema):
             if any(c.isspace() for c in record.id):
-                raise ValueError(f"video {record.id!r} (record {videos} of {', '.join(files)}): its id holds a space or other whitespace, "
+                raise ValueError(f"video {record.id!r} (record {len(video_ids)} of {', '.join(files)}): its id holds a space or other whitespace, "
                                  "but the segment CSV separates segment ids with spaces; rename the video")
-            videos += 1
-            for example in segment_windows(record, cfg.feature_names, cfg.max_frames, cfg.segment_context):
+            windows = list(segment_windows(record, cfg.feature_names, cfg.max_frames, cfg.segment_context))
+            for example in windows[options.exclude_first : len(windows) - options.exclude_last]:
+                example["video"], example["start"] = len(video_ids), int(example["id"].rsplit(":", 1)[1])
                 pending.append(example)
                 if len(pending) == batch_size:
                     flush()
+            video_ids.append(record.id)
             bar.advance(1)
         if pending:
             flush()
+    videos = np.concatenate(segment_video) if segment_video else np.zeros(0, np.int32)
+    starts = np.concatenate(segment_start) if segment_start else np.zeros(0, np.int32)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -124,7 +165,7 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["Class", "Segments"])
         for cls, order in best.result():
-            writer.writerow([cls, " ".join(segment_ids[i] for i in order)])
+            writer.writerow([cls, " ".join(f"{video_ids[v]}:{t}" for v, t in zip(videos[order].tolist(), starts[order].tolist()))])
             classes_written += 1
     os.replace(tmp, out)
-    return {"videos": videos, "segments": len(segment_ids), "classes": classes_written, "out": str(out)}
+    return {"videos": len(video_ids), "segments": read, "classes": classes_written, "out": str(out)}
