@@ -42,11 +42,14 @@ def segment_data(tmp_path_factory):
     return d, records
 
 
-def _config(*extra):
+ATTENTION = ("model.name=attention", "model.classifier=logistic", "model.attention_size=8")
+
+
+def _config(*extra, model=ATTENTION):
     from yt8m.train.config import load_config
 
     return load_config(None, [
-        "model.name=attention", "model.classifier=logistic", "model.attention_size=8",
+        *model,
         f"data.feature_sizes=[{SIZES[0]}, {SIZES[1]}]", f"data.num_classes={NUM_CLASSES}", "optimizer.batch_size=8",
         "train.tensorboard=false", "train.regularization_penalty=0", "train.checkpoint_every=0", *extra,
     ])
@@ -186,3 +189,33 @@ def test_eval_segments_writes_map_and_per_class_ap(segment_data, phase1_run, tmp
     rows = list(csv.DictReader(open(tmp_path / "eval" / "segment_per_class_ap.csv")))
     assert [int(r["class"]) for r in rows] == [1, 2] and metrics["segment_map_classes"] == 2
     assert np.mean([float(r["ap"]) for r in rows]) == pytest.approx(metrics["segment_map_at_100k"], abs=1e-6)
+
+
+def test_context_aware_reads_the_frozen_video_and_the_fine_tuned_segment(segment_data, phase1_run, tmp_path):
+    from yt8m.predict.loaded import load_model
+    from yt8m.predict.run import evaluate
+    from yt8m.train.trainer import train
+
+    d, records = segment_data
+    data = str(d / "validate*.tfrecord")
+    aware_model = ("model.name=context_aware", "model.encoder={name: attention, classifier: logistic, attention_size: 8}")
+    run = train(_config("data.kind=segment", "data.segment_labels=true",
+                        "data.segment_whole_video=true", "data.segment_context=1", "train.epochs=3", "train.eval_every=3", "train.folds=4",
+                        f"train.init_from={phase1_run}", "train.freeze=[video.*]", model=aware_model), data, tmp_path / "aware", progress=False)
+    phase1 = load_file(str(load_model(phase1_run).checkpoint / "model.safetensors"))
+    aware = load_file(str(run.checkpoint / "model.safetensors"))
+    for name in ("pool.project.weight", "pool.score"):
+        assert torch.equal(aware[f"video.{name}"], phase1[name])  # frozen copy of the phase-1 encoder
+        assert not torch.equal(aware[f"segment.{name}"], phase1[name])  # fine-tuned copy
+    model = load_model(tmp_path / "aware")
+    record = records[0]
+    frames = np.concatenate([record.features["rgb"], record.features["audio"]], axis=1)[None]
+    other = frames.copy()
+    other[:, 10:] = 255 - other[:, 10:]  # change the video outside the segment [0, 6)
+    lengths, segment = [frames.shape[1]], np.array([[0, 6]])
+    same_segment = [model.predict(x, lengths, select_frames=False, segments=segment) for x in (frames, other)]
+    assert not np.allclose(*same_segment)  # the video around the segment matters
+    metrics = evaluate(tmp_path / "aware" / "best", [f"{d}/validate0000.tfrecord"], segments=True, segment_label_ids=str(d / "segment_label_ids.csv"), progress=False)
+    assert metrics["segment_map_at_100k"] == pytest.approx(run.best_gap, abs=1e-9)
+    with pytest.raises(ValueError, match="segment_whole_video=true"):
+        train(_config("data.kind=segment", "data.segment_labels=true", model=aware_model), data, tmp_path / "bad", progress=False)

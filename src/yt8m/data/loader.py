@@ -63,6 +63,9 @@ class DataConfig:
     # as the official reader); training only, evaluation always weighs the rated pairs alone
     segment_negative_weight: float = 0.0
     segment_context: int = 0  # ±N frames around each 5-frame segment (training, evaluation and prediction)
+    # each segment example holds its whole video (up to max_frames) and "segments" [lo, hi): its frames,
+    # context included; for context-aware models, which read both
+    segment_whole_video: bool = False
     skip_corrupt: bool = False
     pad_to: str = "longest"  # longest (in the batch) | max_frames (the official fixed 300)
     id_keys: tuple[str, ...] = ("id", "video_id")
@@ -356,14 +359,19 @@ def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
     for start in starts[np.argsort(first_seen)]:
         rated = record.segment_start_times == start
         lo, hi = segment_window(int(start), record.num_frames, cfg.segment_context)
-        yield {
-            "id": f"{record.id}:{int(start)}",
-            "features": [padded_rows(part, lo, hi) for part in parts],
-            "num_frames": hi - lo,
-            "labels": record.segment_labels[rated],
-            "scores": record.segment_scores[rated],
-            "mined": mined,
-        }
+        example = {"id": f"{record.id}:{int(start)}", "labels": record.segment_labels[rated], "scores": record.segment_scores[rated], "mined": mined}
+        if cfg.segment_whole_video:
+            example.update(whole_video_segment(parts, lo, hi, cfg.max_frames))
+        else:
+            example.update(features=[padded_rows(part, lo, hi) for part in parts], num_frames=hi - lo)
+        yield example
+
+
+def whole_video_segment(parts: list[np.ndarray], lo: int, hi: int, max_frames: int) -> dict:
+    """A segment example's features when it carries its whole video: the video's first `max_frames`
+    frames (padded to cover the segment) and the segment's frame range."""
+    length = max(min(len(parts[0]), max_frames), hi)
+    return {"features": [padded_rows(part, 0, length) for part in parts], "num_frames": length, "segment": (lo, hi)}
 
 
 def segment_window(start: int, num_frames: int, context: int) -> tuple[int, int]:
@@ -395,6 +403,8 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     rows = np.concatenate([np.full(len(e["labels"]), i) for i, e in enumerate(examples)]).astype(np.int64)
     cols = np.concatenate([np.asarray(e["labels"], np.int64) for e in examples])
     batch = {"ids": [e["id"] for e in examples], "features": torch.from_numpy(features), "num_frames": num_frames}
+    if "segment" in examples[0]:  # whole videos with each example's segment frames [lo, hi)
+        batch["segments"] = torch.tensor([e["segment"] for e in examples], dtype=torch.long)
     if cfg.segment_labels:
         weights = torch.zeros_like(labels)
         if cfg.segment_negative_weight > 0:
@@ -439,6 +449,11 @@ def sparse_video_example(record: VideoRecord, cfg: DataConfig) -> dict:
         sparse_counts=np.bincount(frame, minlength=len(index)),
     )
     return example
+
+
+def model_inputs(batch: dict, device) -> dict:
+    """What a model takes beside features and lengths: the segment ranges of whole-video segment batches."""
+    return {"segments": batch["segments"].to(device)} if "segments" in batch else {}
 
 
 def batch_to(batch: dict, device) -> dict:

@@ -38,6 +38,12 @@ class AttentionModel(VideoModel):
         self.dropout = nn.Dropout(config.dropout)
         self.head = make_head(config.classifier, self.feature_dim, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
 
+    embedding_dim = property(lambda self: self.feature_dim)
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention-pooled frames [B, D] (what the classifier reads; context-aware segment models use it)."""
+        return self.pool(x, mask)[0][:, 0]
+
     def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled, weights = self.pool(x, mask)  # [B, 1, D], [B, 1, T]
         return {**self.head(self.dropout(pooled[:, 0])), "attention": weights[:, 0]}

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.loader import collate
+from ..data.loader import DataConfig, collate, whole_video_segment
 from ..io.paths import expand_paths
 from ..io.reader import read_records
 from ..io.records import SEGMENT_SIZE
@@ -31,18 +31,20 @@ from .totals import count_videos
 from .writers import top_k
 
 
-def segment_windows(record, feature_names: tuple[str, ...], max_frames: int = 300, context: int = 0) -> Iterator[dict]:
-    """Examples for every 5-frame segment of a video (official get_segments), each widened by `context`
-    frames per side where the video has them (the run's data.segment_context, as in training)."""
-    n = min(record.num_frames, max_frames)
+def segment_windows(record, cfg: DataConfig) -> Iterator[dict]:
+    """Examples for every 5-frame segment of a video (official get_segments), each widened by the run's
+    data.segment_context frames per side where the video has them, as in training; with
+    data.segment_whole_video each example holds the whole video and its segment's range."""
+    n = min(record.num_frames, cfg.max_frames)
+    parts = [record.features[name] for name in cfg.feature_names]
     for start in range(0, n, SEGMENT_SIZE):
-        lo, hi = max(0, start - context), min(n, start + SEGMENT_SIZE + context)  # official: the last may be partial
-        yield {
-            "id": f"{record.id}:{start}",
-            "features": [record.features[name][lo:hi] for name in feature_names],
-            "num_frames": hi - lo,
-            "labels": np.zeros(0, np.int64),
-        }
+        lo, hi = max(0, start - cfg.segment_context), min(n, start + SEGMENT_SIZE + cfg.segment_context)  # official: the last may be partial
+        example = {"id": f"{record.id}:{start}", "labels": np.zeros(0, np.int64)}
+        if cfg.segment_whole_video:
+            example.update(whole_video_segment(parts, lo, hi, cfg.max_frames))
+        else:
+            example.update(features=[part[lo:hi] for part in parts], num_frames=hi - lo)
+        yield example
 
 
 class _TopSegments:
@@ -124,7 +126,8 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
     def flush() -> None:
         nonlocal read
         batch = collate(pending, cfg)
-        scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy(), select_frames=False) * mask
+        segments = batch["segments"].numpy() if "segments" in batch else None
+        scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy(), select_frames=False, segments=segments) * mask
         classes, values = top_k(scores, options.top_per_segment)
         segment_video.append(np.array([e["video"] for e in pending], np.int32))
         segment_start.append(np.array([e["start"] for e in pending], np.int32))
@@ -145,7 +148,7 @@ def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.nd
             if any(c.isspace() for c in record.id):
                 raise ValueError(f"video {record.id!r} (record {len(video_ids)} of {', '.join(files)}): its id holds a space or other whitespace, "
                                  "but the segment CSV separates segment ids with spaces; rename the video")
-            windows = list(segment_windows(record, cfg.feature_names, cfg.max_frames, cfg.segment_context))
+            windows = list(segment_windows(record, cfg))
             for example in windows[options.exclude_first : len(windows) - options.exclude_last]:
                 example["video"], example["start"] = len(video_ids), int(example["id"].rsplit(":", 1)[1])
                 pending.append(example)

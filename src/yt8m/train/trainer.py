@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..data.folds import split_by_shard
-from ..data.loader import VideoDataset, batch_to, gather_read_stats, loader_for
+from ..data.loader import VideoDataset, batch_to, gather_read_stats, loader_for, model_inputs
 from ..io.report import ReadStats
 from ..io.paths import expand_paths
 from ..models.layers.heads import init_output_bias
@@ -228,13 +228,14 @@ def _init_from(model: torch.nn.Module, source: str, exclude) -> None:
     for glob in exclude:
         if not any(fnmatch.fnmatchcase(k, glob) for k in own):
             raise ValueError(f"train.init_exclude {glob!r} matches no parameter of the model")
-    wanted = [k for k in own if not _matches(k, exclude)]
-    missing = [k for k in wanted if k not in saved]
-    mismatched = [f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in wanted if k in saved and saved[k].shape != own[k].shape]
+    source = getattr(model, "init_source_key", lambda name: name)  # e.g. context_aware: both encoders from one phase-1 model
+    wanted = [k for k in own if not _matches(k, exclude) and source(k) is not None]
+    missing = [k for k in wanted if source(k) not in saved]
+    mismatched = [f"{k} {tuple(saved[source(k)].shape)} vs {tuple(own[k].shape)}" for k in wanted if source(k) in saved and saved[source(k)].shape != own[k].shape]
     if missing or mismatched:
         problems = ", ".join([*(f"{k} (missing)" for k in missing[:5]), *mismatched[:5]])
         raise ValueError(f"train.init_from {checkpoint}: {problems} do not fit the model; skip them with train.init_exclude (e.g. --init-exclude 'head.*')")
-    model.load_state_dict({k: saved[k] for k in wanted}, strict=False)
+    model.load_state_dict({k: saved[source(k)] for k in wanted}, strict=False)
 
 
 def _freeze(model: torch.nn.Module, globs) -> None:
@@ -366,7 +367,7 @@ class _Run:
             if hasattr(self.model, "training_loss"):  # whole-batch models (sparse inputs) compute their own loss
                 outputs, loss = {}, self.model.training_loss(batch_to(batch, self.device))
             else:
-                outputs = self.net(features, num_frames)
+                outputs = self.net(features, num_frames, **model_inputs(batch, self.device))
                 outputs = {k: v.float() for k, v in outputs.items()}
                 loss = self.loss_fn(outputs, labels, weights)
             objective = loss + tcfg.regularization_penalty * self.model.regularization_loss().to(self.device)
