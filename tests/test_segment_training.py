@@ -1,6 +1,8 @@
 """The 2019 segment task end to end: segment examples (rated pairs, mined negatives, context), folds by
 shard, phase-2 fine-tuning from a phase-1 run with validation MAP@100K, segment inference options."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -219,3 +221,27 @@ def test_context_aware_reads_the_frozen_video_and_the_fine_tuned_segment(segment
     assert metrics["segment_map_at_100k"] == pytest.approx(run.best_gap, abs=1e-9)
     with pytest.raises(ValueError, match="segment_whole_video=true"):
         train(_config("data.kind=segment", "data.segment_labels=true", model=aware_model), data, tmp_path / "bad", progress=False)
+
+
+def test_segment_ensemble_fits_weights_on_held_out_segments(segment_data, phase1_run, tmp_path):
+    from yt8m.evaluation.segments import segment_map_at_k, segment_ratings
+    from yt8m.io import read_records
+    from yt8m.predict.loaded import load_model
+    from yt8m.predict.segment_ensemble import ensemble_segment_file, simplex
+    from yt8m.predict.segments import predict_segments
+    from yt8m.train.trainer import train
+
+    d, _ = segment_data
+    tuned = train(_config("data.kind=segment", "data.segment_labels=true", "data.segment_context=1", "train.epochs=3", f"train.init_from={phase1_run}", "optimizer.lr=0.05"),
+                  [str(d / f"validate000{i}.tfrecord") for i in (2, 3)], tmp_path / "tuned", progress=False).run_dir
+    assert simplex(2, 0.5) == [(0.0, 1.0), (0.5, 0.5), (1.0, 0.0)] and len(simplex(3, 0.1)) == 66
+    heldout, test = str(d / "validate0000.tfrecord"), str(d / "validate0001.tfrecord")
+    labels = str(d / "segment_label_ids.csv")
+    report = ensemble_segment_file([phase1_run, tuned], heldout, test, tmp_path / "ens.csv", segment_label_ids=labels, step=0.25, progress=False)
+    assert sum(report["weights"]) == pytest.approx(1.0) and report["heldout_map"]["ensemble"] >= max(report["heldout_map"]["members"])
+    ratings = segment_ratings(read_records(heldout, kind="segment", feature_sizes=SIZES, num_classes=NUM_CLASSES))
+    for weights in [(1.0, 0.0), report["weights"]]:  # the held-out MAPs are those of the submissions the weights make
+        predict_segments([(load_model(phase1_run), weights[0]), (load_model(tuned), weights[1])], heldout, tmp_path / "h.csv", np.array([1, 2]))
+        expected = report["heldout_map"]["members"][0] if weights == (1.0, 0.0) else report["heldout_map"]["ensemble"]
+        assert segment_map_at_k(tmp_path / "h.csv", ratings) == pytest.approx(expected, abs=1e-9)
+    assert json.loads((tmp_path / "ens.csv.ensemble.json").read_text())["weights"] == report["weights"]

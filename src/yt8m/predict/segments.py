@@ -102,61 +102,75 @@ class SegmentOptions:
             raise ValueError(f"segment options out of range: {self}")
 
 
-def predict_segments(model: LoadedModel, data, out: str | Path, whitelist: np.ndarray, *, options: SegmentOptions | None = None, batch_size: int = 512, progress: bool = False) -> dict:
+def predict_segments(model, data, out: str | Path, whitelist: np.ndarray, *, options: SegmentOptions | None = None, batch_size: int = 512, progress: bool = False) -> dict:
     """Write the segment submission CSV for every video of `data`; returns counts.
 
+    `model`: a LoadedModel, or an ensemble [(LoadedModel, weight), ...] whose segment scores are
+    averaged with those weights (each run reads the windows its own data config asks for).
     Memory: the candidates (at most classes × max_per_class after each pruning pass) plus 8 bytes per
-    segment read and one id per video, so 100k videos stay well under a gigabyte (BENCHMARKS.md).
+    segment read and one id per video (BENCHMARKS.md, "The 2019 segment task").
     Bucketing (`options.bucket`) replaces the reading order of equal scores by a random one, so the
     order of a submission's ties says nothing about the order of the files.
     """
     options = options or SegmentOptions()
     files = expand_paths(data)
-    cfg = dataclasses.replace(model.data.for_evaluation(), segment_labels=False)  # every window, ratings or not (a phase-2 run reads rated data)
-    mask = np.zeros(model.num_classes, np.float32)
+    members = [(model, 1.0)] if isinstance(model, LoadedModel) else [(m, float(w)) for m, w in model]
+    # every window, ratings or not (a phase-2 run reads rated data)
+    configs = [dataclasses.replace(m.data.for_evaluation(), segment_labels=False) for m, _ in members]
+    cfg = configs[0]
+    for (m, _), other in zip(members, configs):
+        if (other.feature_names, other.num_classes) != (cfg.feature_names, cfg.num_classes):
+            raise ValueError(f"ensemble members must read the same features and classes: {m.checkpoint} has {other.feature_names}, {other.num_classes} classes")
+    mask = np.zeros(cfg.num_classes, np.float32)
     mask[np.asarray(whitelist, np.int64)] = 1.0
     best = _TopSegments(options.max_per_class)
     rng = np.random.default_rng(options.seed)
     video_ids: list[str] = []
     segment_video: list[np.ndarray] = []  # per segment read: index into video_ids, its start time
     segment_start: list[np.ndarray] = []
-    pending: list[dict] = []
+    pending: list[list[dict]] = [[] for _ in members]
     read = 0
 
     def flush() -> None:
         nonlocal read
-        batch = collate(pending, cfg)
-        segments = batch["segments"].numpy() if "segments" in batch else None
-        scores = model.predict(batch["features"].numpy(), batch["num_frames"].numpy(), select_frames=False, segments=segments) * mask
-        classes, values = top_k(scores, options.top_per_segment)
-        segment_video.append(np.array([e["video"] for e in pending], np.int32))
-        segment_start.append(np.array([e["start"] for e in pending], np.int32))
-        order = np.repeat(np.arange(read, read + len(pending)), classes.shape[1])
+        scores = 0.0
+        for (member, weight), member_cfg, examples in zip(members, configs, pending):
+            batch = collate(examples, member_cfg)
+            segments = batch["segments"].numpy() if "segments" in batch else None
+            scores = scores + weight * member.predict(batch["features"].numpy(), batch["num_frames"].numpy(), select_frames=False, segments=segments)
+        first = pending[0]
+        classes, values = top_k(scores * mask, options.top_per_segment)
+        segment_video.append(np.array([e["video"] for e in first], np.int32))
+        segment_start.append(np.array([e["start"] for e in first], np.int32))
+        order = np.repeat(np.arange(read, read + len(first)), classes.shape[1])
         values = values.ravel()
         if options.bucket:
             values = np.floor(values / options.bucket)
-            tiebreak = rng.random(len(pending))[order - read]
+            tiebreak = rng.random(len(first))[order - read]
         else:
             tiebreak = order
         keep = mask[classes.ravel()] > 0
         best.add(classes.ravel()[keep], values[keep], tiebreak[keep], order[keep])
-        read += len(pending)
-        pending.clear()
+        read += len(first)
+        for examples in pending:
+            examples.clear()
 
     with Progress("segments", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
         for record in read_records(files, cfg.schema):
             if any(c.isspace() for c in record.id):
                 raise ValueError(f"video {record.id!r} (record {len(video_ids)} of {', '.join(files)}): its id holds a space or other whitespace, "
                                  "but the segment CSV separates segment ids with spaces; rename the video")
-            windows = list(segment_windows(record, cfg))
-            for example in windows[options.exclude_first : len(windows) - options.exclude_last]:
-                example["video"], example["start"] = len(video_ids), int(example["id"].rsplit(":", 1)[1])
-                pending.append(example)
-                if len(pending) == batch_size:
+            windows = [list(segment_windows(record, member_cfg)) for member_cfg in configs]
+            kept = range(options.exclude_first, len(windows[0]) - options.exclude_last)
+            for index in kept:
+                for examples, member_windows in zip(pending, windows):
+                    examples.append(member_windows[index])
+                pending[0][-1]["video"], pending[0][-1]["start"] = len(video_ids), index * SEGMENT_SIZE
+                if len(pending[0]) == batch_size:
                     flush()
             video_ids.append(record.id)
             bar.advance(1)
-        if pending:
+        if pending[0]:
             flush()
     videos = np.concatenate(segment_video) if segment_video else np.zeros(0, np.int32)
     starts = np.concatenate(segment_start) if segment_start else np.zeros(0, np.int32)
