@@ -245,3 +245,78 @@ def test_segment_ensemble_fits_weights_on_held_out_segments(segment_data, phase1
         expected = report["heldout_map"]["members"][0] if weights == (1.0, 0.0) else report["heldout_map"]["ensemble"]
         assert segment_map_at_k(tmp_path / "h.csv", ratings) == pytest.approx(expected, abs=1e-9)
     assert json.loads((tmp_path / "ens.csv.ensemble.json").read_text())["weights"] == report["weights"]
+
+
+def test_augmentations_drop_whole_segments_and_reverse(segment_data):
+    from yt8m.data.loader import video_example
+
+    _, records = segment_data
+    record = records[0]
+    cfg = DataConfig(kind="frame", feature_sizes=SIZES, num_classes=NUM_CLASSES, augment_drop_segments=0.5, augment_reverse=1.0)
+    rgb = record.features["rgb"]
+    seen = set()
+    for seed in range(20):
+        frames = video_example(record, cfg, np.random.default_rng(seed))["features"][0]
+        rows = [int(np.flatnonzero((rgb == f).all(1))[0]) for f in frames]
+        assert rows == sorted(rows, reverse=True) and len(rows) % 5 == 0 and rows  # whole segments, backwards
+        assert all(sum(x // 5 == r // 5 for x in rows) == 5 for r in rows)
+        seen.add(tuple(rows))
+    assert len(seen) > 1  # different segments left out for different draws
+    plain = video_example(record, DataConfig(kind="frame", feature_sizes=SIZES, num_classes=NUM_CLASSES), np.random.default_rng(0))["features"][0]
+    assert np.array_equal(plain, rgb)  # off by default
+    assert DataConfig(augment_reverse=1.0, augment_drop_segments=0.5, segment_mixup=1.0).for_evaluation().augment_reverse == 0.0
+
+
+def test_virtual_segments_mix_frames_labels_and_weights():
+    from yt8m.data.loader import virtual_segments
+
+    batch = {
+        "ids": ["a:0", "b:5"], "features": torch.tensor([[[10, 20]], [[30, 60]]], dtype=torch.uint8), "num_frames": torch.tensor([1, 1]),
+        "labels": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), "label_weights": torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]),
+    }
+    mixed = virtual_segments(batch, 0.4, np.random.default_rng(2))
+    draws = np.random.default_rng(2)
+    lam, other = draws.beta(0.4, 0.4), draws.permutation(2)
+    assert list(other) == [1, 0]  # this seed pairs the two examples
+    expected = np.round(lam * np.array([[10, 20], [30, 60]]) + (1 - lam) * np.array([[30, 60], [10, 20]]))
+    assert np.array_equal(mixed["features"][:, 0].numpy(), expected)
+    w = mixed["label_weights"].numpy()
+    assert np.allclose(w[0], [lam, 1.0, 0.0]) and np.allclose(w[1], [1 - lam, 1.0, 0.0])
+    y = mixed["labels"].numpy()
+    assert np.allclose(y[0], [1.0, 1 - lam, 0.0]) and np.allclose(y[1], [1.0, lam, 0.0])  # class 1 rated in both: mixed; class 0 rated in a only
+
+
+def test_distillation_toward_the_own_predictions_leaves_the_model_still(segment_data, phase1_run, tmp_path):
+    """Soft labels = teacher's predictions (teacher_weight 1) from the model's own starting point: the
+    cross-entropy gradient p − y vanishes, so plain SGD barely moves; the hard labels move it."""
+    from yt8m.train.trainer import train
+
+    d, _ = segment_data
+    common = ["data.kind=frame", "train.max_steps=2", "optimizer.name=sgd", "optimizer.lr=0.5", f"train.init_from={phase1_run}", "train.clip_gradient_norm=0"]
+    taught = train(_config(*common, f"train.teacher={phase1_run}", "train.teacher_weight=1.0"), str(d / "train.tfrecord"), tmp_path / "taught", progress=False)
+    hard = train(_config(*common), str(d / "train.tfrecord"), tmp_path / "hard", progress=False)
+    start = load_file(str(next((phase1_run / "checkpoints").glob("step_*")) / "model.safetensors"))
+
+    def moved(run):
+        return max(float((load_file(str(run.checkpoint / "model.safetensors"))[k] - start[k]).abs().max()) for k in start)
+
+    assert moved(taught) < 1e-3 < moved(hard)
+
+
+def test_pseudo_labels_are_the_top_scored_test_segments(segment_data, phase1_run, tmp_path):
+    from yt8m.evaluation.segments import read_segment_submission
+    from yt8m.io import read_records
+    from yt8m.predict.pseudo_labels import write_pseudo_labels
+    from yt8m.predict.run import predict_segment_file
+    from yt8m.predict.segments import SegmentOptions
+
+    d, records = segment_data
+    data = str(d / "validate0001.tfrecord")
+    summary = write_pseudo_labels(phase1_run, data, tmp_path / "pseudo.tfrecord", [1, 2], per_class=4)
+    predict_segment_file(phase1_run, data, tmp_path / "top.csv", segment_label_ids=str(d / "segment_label_ids.csv"), options=SegmentOptions(max_per_class=4), progress=False)
+    expected = {(s, c) for c, segments in read_segment_submission(tmp_path / "top.csv") for s in segments}
+    written = list(read_records(str(tmp_path / "pseudo.tfrecord"), kind="segment", feature_sizes=SIZES, num_classes=NUM_CLASSES))
+    got = {(f"{r.id}:{s}", int(c)) for r in written for s, c in zip(r.segment_start_times, r.segment_labels)}
+    assert got == expected and len(got) == 8 == summary["ratings"]
+    originals = {r.id: r for r in records}
+    assert all(np.array_equal(r.features["rgb"], originals[r.id].features["rgb"]) and (r.segment_scores == 1.0).all() for r in written)

@@ -66,6 +66,10 @@ class DataConfig:
     # each segment example holds its whole video (up to max_frames) and "segments" [lo, hi): its frames,
     # context included; for context-aware models, which read both
     segment_whole_video: bool = False
+    # training augmentations (seed 004's future work; each measured in BENCHMARKS.md, "The 2019 segment task")
+    augment_reverse: float = 0.0  # probability of reading a training video (or segment) backwards
+    augment_drop_segments: float = 0.0  # fraction of a training video's 5-frame segments left out (whole videos)
+    segment_mixup: float = 0.0  # > 0: virtual segments, each batch mixed with a shuffled copy, λ ~ Beta(this, this)
     skip_corrupt: bool = False
     pad_to: str = "longest"  # longest (in the batch) | max_frames (the official fixed 300)
     id_keys: tuple[str, ...] = ("id", "video_id")
@@ -86,6 +90,8 @@ class DataConfig:
             raise ValueError("sparse_features are per-frame lists: they need data.kind=frame")
         if self.sparse_features and self.sampling != "all":
             raise ValueError("sparse_features are read for whole videos in order: use data.sampling=all")
+        if not (0 <= self.augment_reverse <= 1 and 0 <= self.augment_drop_segments < 1 and self.segment_mixup >= 0):
+            raise ValueError(f"augment_reverse must be in [0, 1], augment_drop_segments in [0, 1), segment_mixup >= 0; got {self.augment_reverse}, {self.augment_drop_segments}, {self.segment_mixup}")
         if self.segment_negative_weight < 0 or self.segment_context < 0:
             raise ValueError(f"segment_negative_weight ({self.segment_negative_weight}) and segment_context ({self.segment_context}) must be >= 0")
         if self.pad_to not in ("longest", "max_frames"):
@@ -108,7 +114,7 @@ class DataConfig:
 
     def for_evaluation(self) -> "DataConfig":
         """The same data read deterministically: all frames, file order, no shuffling."""
-        return dataclasses.replace(self, sampling="all", shuffle_buffer=0, segment_negative_weight=0.0)
+        return dataclasses.replace(self, sampling="all", shuffle_buffer=0, segment_negative_weight=0.0, augment_reverse=0.0, augment_drop_segments=0.0, segment_mixup=0.0)
 
 
 def distributed_slot() -> tuple[int, int]:
@@ -266,7 +272,8 @@ class VideoDataset(IterableDataset):
             if self.config.segment_labels:
                 record = decode()
                 if record is not None:
-                    yield from segment_examples(record, self.config)
+                    rng = np.random.default_rng([self.seed, self.epoch, self._file_index[path], index, 1]) if self.training else None
+                    yield from segment_examples(record, self.config, rng)
             else:
                 yield path, index, decode
 
@@ -303,7 +310,7 @@ class VideoDataset(IterableDataset):
             chunk.append(item)
             if len(chunk) == size:
                 full_batches += 1
-                ready, chunk = self._collate(chunk), []
+                ready, chunk = self._collate(chunk, full_batches), []
         if ready is not None:
             yield {**ready, READ_STATS: stats.take()}
         if chunk and (not self.training or full_batches == 0):
@@ -313,9 +320,15 @@ class VideoDataset(IterableDataset):
         if stats:
             yield {READ_STATS: stats.take()}
 
-    def _collate(self, items: list) -> dict | None:
+    def _collate(self, items: list, number: int = 0) -> dict | None:
         examples = [e for e in map(self._example, items) if e is not None]  # corrupt ones (skip_corrupt) drop out
-        return collate(examples, self.config) if examples else None
+        if not examples:
+            return None
+        batch = collate(examples, self.config)
+        if self.training and self.config.segment_mixup > 0 and self.config.segment_labels:
+            slot = self._slot()[0]
+            batch = virtual_segments(batch, self.config.segment_mixup, np.random.default_rng([self.seed, self.epoch, slot, number, 2]))
+        return batch
 
 
 def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator | None) -> dict:
@@ -330,6 +343,8 @@ def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator
     n = record.num_frames
     strategy = cfg.sampling if rng is not None else "all"
     index = select_frames(n, strategy=strategy, max_frames=cfg.max_frames, num_samples=cfg.num_samples, skip_frames=cfg.skip_frames, rng=rng)
+    if rng is not None and (cfg.augment_drop_segments > 0 or cfg.augment_reverse > 0):
+        index = augmented_frames(np.arange(n)[index], cfg, rng)
     parts = []
     for name in cfg.feature_names:
         frames = record.features[name]
@@ -339,7 +354,42 @@ def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator
     return {"id": record.id, "features": parts, "num_frames": len(parts[0]), "labels": record.labels}
 
 
-def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
+def augmented_frames(index: np.ndarray, cfg: DataConfig, rng: np.random.Generator) -> np.ndarray:
+    """A training video's frame indices with whole 5-frame segments left out (augment_drop_segments, at
+    least one kept) and read backwards with probability augment_reverse (seed 004's future work)."""
+    if cfg.augment_drop_segments > 0 and len(index):
+        segment = index // SEGMENT_SIZE
+        kept = rng.random(int(segment.max()) + 1) >= cfg.augment_drop_segments
+        if not kept.any():
+            kept[rng.integers(len(kept))] = True
+        index = index[kept[segment]]
+    if cfg.augment_reverse > 0 and rng.random() < cfg.augment_reverse:
+        index = index[::-1]
+    return index
+
+
+def virtual_segments(batch: dict, alpha: float, rng: np.random.Generator) -> dict:
+    """Seed 004's virtual segments: every example mixed with another of the batch, λ ~ Beta(alpha, alpha).
+
+    Frames mix as codes (dequantization is affine, so this is mixing the values, up to rounding); a pair's
+    weight is λ·w_a + (1 − λ)·w_b and its label the weighted mean of the two labels (pairs rated in
+    one example only keep that label, at that example's share of the weight)."""
+    lam = float(rng.beta(alpha, alpha))
+    other = torch.from_numpy(rng.permutation(len(batch["ids"])))
+    mixed = dict(batch)
+    features = batch["features"].float()
+    mixed["features"] = (lam * features + (1 - lam) * features[other]).round().clamp(0, 255).to(torch.uint8)
+    mixed["num_frames"] = torch.maximum(batch["num_frames"], batch["num_frames"][other])
+    w_a, w_b = lam * batch["label_weights"], (1 - lam) * batch["label_weights"][other]
+    weights = w_a + w_b
+    mixed["labels"] = torch.where(weights > 0, (w_a * batch["labels"] + w_b * batch["labels"][other]) / weights.clamp(min=1e-12), torch.zeros_like(weights))
+    mixed["label_weights"] = weights
+    if "segments" in batch:  # whole videos: the union of the two segments' ranges
+        mixed["segments"] = torch.stack([torch.minimum(batch["segments"][:, 0], batch["segments"][other, 0]), torch.maximum(batch["segments"][:, 1], batch["segments"][other, 1])], 1)
+    return mixed
+
+
+def segment_examples(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator | None = None) -> Iterator[dict]:
     """The official segment reader: one example per unique rated start time.
 
     Labels are the segment scores at the rated classes; `label_weights` marks rated classes. Start times
@@ -364,6 +414,11 @@ def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
             example.update(whole_video_segment(parts, lo, hi, cfg.max_frames))
         else:
             example.update(features=[padded_rows(part, lo, hi) for part in parts], num_frames=hi - lo)
+        if rng is not None and cfg.augment_reverse > 0 and rng.random() < cfg.augment_reverse:  # read backwards
+            example["features"] = [f[::-1] for f in example["features"]]
+            if "segment" in example:
+                length = example["num_frames"]
+                example["segment"] = (length - hi, length - lo)
         yield example
 
 

@@ -72,6 +72,10 @@ class TrainConfig:
     init_from: str | None = None  # start from another run's / checkpoint's weights (pretrain, then fine-tune)
     init_exclude: tuple[str, ...] = ()  # globs of parameter names not taken from init_from (e.g. head.*)
     freeze: tuple[str, ...] = ()  # globs of parameter names that are not trained
+    # distillation (seed 004's future work): targets (1 − teacher_weight)·labels + teacher_weight·teacher's
+    # predictions on the same batch; the teacher is a run reading the same examples
+    teacher: str | None = None
+    teacher_weight: float = 0.5
 
 
 @dataclass

@@ -283,6 +283,11 @@ class _Run:
                 _init_from(self.model, tcfg.init_from, tcfg.init_exclude)
         _freeze(self.model, tcfg.freeze)
         self.model.to(self.device)
+        self.teacher = None
+        if tcfg.teacher:
+            from ..predict.loaded import load_model  # prediction imports the trainer's modules; keep train importable alone
+
+            self.teacher = load_model(tcfg.teacher, device=str(self.device)).model
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg.optimizer)
         self.amp_dtype = amp_dtype(self.device, tcfg.mixed_precision, tcfg.amp_dtype)
         self.scaler = grad_scaler(self.device, self.amp_dtype)
@@ -359,6 +364,10 @@ class _Run:
         labels = batch["labels"].to(self.device, non_blocking=True)
         weights = batch.get("label_weights")  # segment data: only rated (and mined negative) pairs count
         weights = None if weights is None else weights.to(self.device, non_blocking=True)
+        if self.teacher is not None:  # soft labels: a mixture of the ground truth and the teacher's predictions
+            with torch.no_grad():
+                taught = self.teacher(features, num_frames, **model_inputs(batch, self.device))["predictions"].float()
+            labels = (1 - tcfg.teacher_weight) * labels + tcfg.teacher_weight * taught
         self.lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, self.total_examples)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
