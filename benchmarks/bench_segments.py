@@ -67,6 +67,12 @@ FINETUNE = {
 }
 AWARE = ["model.name=context_aware", "model.encoder={name: attention, attention_size: 32}", "data.segment_whole_video=true",
          "data.segment_negative_weight=0.1", "train.freeze=[video.*]"]
+OPTIONS = {  # seed 004's future work, each on top of phase 2 with mined negatives
+    "opt_reverse": ["data.augment_reverse=0.5"],
+    "opt_mixup": ["data.segment_mixup=0.4"],
+    "opt_distill": ["train.teacher_weight=0.5"],
+    "opt_pseudo": [],
+}
 ANCHORS = {"fine-tuning on segment labels": 0.04, "edge exclusion (first 6, last 2)": 0.003, "mixing context-aware and -agnostic": 0.008}
 
 
@@ -114,6 +120,27 @@ def row(seed: int, name: str) -> dict:
         result = {"map": score(run / "best", data), "steps": trained.steps, "heldout_map": trained.best_gap}
         if name == "agnostic":
             result["map_edges_excluded"] = score(run / "best", data, exclude_first=6, exclude_last=2)
+    elif name == "attention_drop":  # phase 1 with 20% of each video's segments left out
+        train(load_config(None, [*MODELS["attention"], *PHASE1, "data.augment_drop_segments=0.2", f"train.seed={seed}"]), str(data / "frame" / "train*.tfrecord"), run, progress=False)
+        result = {"map": score(run, data)}
+    elif name in OPTIONS:  # phase 2 (mined negatives) with one future-work option
+        phase1 = ROOT / f"seed{seed}" / "attention"
+        row(seed, "attention"), row(seed, "agnostic_mined")
+        teacher = ROOT / f"seed{seed}" / "agnostic_mined" / "best"
+        options = [*MODELS["attention"], *PHASE1, *PHASE2, *FINETUNE["agnostic_mined"], *OPTIONS[name], f"train.seed={seed}", f"train.init_from={phase1}"]
+        files, eval_files = str(data / "segments" / "validate*.tfrecord"), None
+        if name == "opt_distill":
+            options.append(f"train.teacher={teacher}")
+        if name == "opt_pseudo":  # the teacher's 20 best test segments per class as extra positives; same held-out shard
+            from yt8m.predict.pseudo_labels import write_pseudo_labels
+
+            pseudo = run.parent / "pseudo.tfrecord"
+            write_pseudo_labels(teacher, str(data / "segments" / "test*.tfrecord"), pseudo, np.arange(16), per_class=20, device="cpu")
+            files = [str(p) for p in sorted((data / "segments").glob("validate000[123].tfrecord"))] + [str(pseudo)]
+            eval_files = str(data / "segments" / "validate0000.tfrecord")
+            options.append("train.folds=0")
+        trained = train(load_config(None, options), files, run, eval_data=eval_files, progress=False)
+        result = {"map": score(run / "best", data), "steps": trained.steps, "heldout_map": trained.best_gap}
     elif name == "aware":
         phase1 = ROOT / f"seed{seed}" / "attention"
         row(seed, "attention")
@@ -201,6 +228,11 @@ ROWS = [
     ("agnostic_context", "phase 2 + ±2 frames of context"),
     ("aware", "phase 2 context-aware (frozen video + segment encoder, gated MoE; mined negatives)"),
     ("mixture", "mixture of context-aware and context-agnostic (mined), weights fitted on the held-out shard"),
+    ("attention_drop", "MIL attention, phase 1 with 20% of each video's segments dropped"),
+    ("opt_reverse", "phase 2 (mined) + reversed segments (p 0.5)"),
+    ("opt_mixup", "phase 2 (mined) + virtual segments (mixup, Beta(0.4, 0.4))"),
+    ("opt_distill", "phase 2 (mined) + distillation (soft labels: ½ truth + ½ the phase-2 run's predictions)"),
+    ("opt_pseudo", "phase 2 (mined) + pseudo-labels (phase-2 run's 20 best test segments per class)"),
 ]
 GAINS = [  # (row, reference, what, anchor key)
     ("attention", "video_moe", "MIL attention vs video-level baseline", None),
@@ -210,6 +242,11 @@ GAINS = [  # (row, reference, what, anchor key)
     ("edges", "agnostic", "edge exclusion (first 6, last 2)", "edge exclusion (first 6, last 2)"),
     ("aware", "agnostic_mined", "context-aware vs context-agnostic (both mined)", None),
     ("mixture", "best_member", "mixture vs its better member", "mixing context-aware and -agnostic"),
+    ("attention_drop", "attention", "dropped segments (phase 1)", None),
+    ("opt_reverse", "agnostic_mined", "reversed segments", None),
+    ("opt_mixup", "agnostic_mined", "virtual segments", None),
+    ("opt_distill", "agnostic_mined", "distillation", None),
+    ("opt_pseudo", "agnostic_mined", "pseudo-labels", None),
 ]
 
 
@@ -244,7 +281,7 @@ def render(raw: dict) -> str:
         gains.append([what, plus_minus(mean, se, digits=4), f"gain > 0 {word}", versus])
     lines += ["Paired gains per seed (row − reference), mean ± SE; a gain holds when mean − 2 SE > 0:", "",
               markdown_table(["step", "gain", "verdict", "published anchor"], gains), ""]
-    steps = [raw["rows"][str(s)][n]["steps"] for s in SEEDS for n in [*FINETUNE, "aware"] if n in raw["rows"].get(str(s), {})]
+    steps = [raw["rows"][str(s)][n]["steps"] for s in SEEDS for n in [*FINETUNE, "aware", *OPTIONS] if n in raw["rows"].get(str(s), {})]
     if steps:
         lines.append(f"Phase-2 runs stopped after {min(steps)}–{max(steps)} steps (early stopping on the held-out shard, at most 2000).")
     if raw.get("speed"):

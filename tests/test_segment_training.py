@@ -320,3 +320,29 @@ def test_pseudo_labels_are_the_top_scored_test_segments(segment_data, phase1_run
     assert got == expected and len(got) == 8 == summary["ratings"]
     originals = {r.id: r for r in records}
     assert all(np.array_equal(r.features["rgb"], originals[r.id].features["rgb"]) and (r.segment_scores == 1.0).all() for r in written)
+
+
+def test_readme_segment_commands_run_as_written(tmp_path, monkeypatch):
+    """The README's segment-task block, on a small world: only sizes and step counts change."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from yt8m.cli import app
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"^## The 2019 segment task.*?```bash\n(.*?)```", text, flags=re.S | re.M).group(1)
+    commands = [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    assert [c[1] for c in commands] == ["synth", "train", "train", "train", "eval", "segment-ensemble", "predict"]
+    monkeypatch.chdir(tmp_path)
+    small = ["-w", "1", *[a for k, v in dict(train_videos=64, validate_videos=8, segment_validate_videos=48, segment_test_videos=16).items() for a in ("--set", f"{k}={v}")]]
+    steps = [*(a for o in ("train.max_steps=6", "train.eval_every=3", "data.num_workers=0", "train.tensorboard=false", "data.shuffle_buffer=16") for a in ("--set", o))]
+    runner = CliRunner()
+    for words in commands:
+        extra = small if words[1] == "synth" else steps if words[1] == "train" else []
+        result = runner.invoke(app, [*words[1:], *extra])
+        assert result.exit_code == 0, f"{shlex.join(words)}\n{result.output}"
+    assert (tmp_path / "segments.csv").read_text().startswith("Class,Segments\n")
+    assert (tmp_path / "segments.csv.ensemble.json").exists()
