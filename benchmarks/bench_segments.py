@@ -303,6 +303,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--rows", default=",".join([n for n, _ in ROWS]))
+    parser.add_argument("--keep-speed-memory", action="store_true", help="reuse the stored speed and memory numbers")
     args = parser.parse_args()
     torch.set_num_threads(1)
     raw = {"rows": {}, "speed": None, "memory": None}
@@ -310,9 +311,10 @@ def main() -> None:
         for seed in map(int, args.seeds.split(",")):
             for name in args.rows.split(","):
                 print(f"seed {seed} {name}: {row(seed, name)}", flush=True)
-        raw["speed"], raw["memory"] = speed(), memory()
-        (ROOT / "speed_memory.json").write_text(json.dumps({"speed": raw["speed"], "memory": raw["memory"]}))
-    elif (ROOT / "speed_memory.json").exists():
+        if not args.keep_speed_memory:
+            raw["speed"], raw["memory"] = speed(), memory()
+            (ROOT / "speed_memory.json").write_text(json.dumps({"speed": raw["speed"], "memory": raw["memory"]}))
+    if raw["speed"] is None and (ROOT / "speed_memory.json").exists():
         raw.update(json.loads((ROOT / "speed_memory.json").read_text()))
     for seed in SEEDS:
         for name in [n for n, _ in ROWS]:

@@ -17,20 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.evaluate import rated_segment_predictions
 from ..evaluation.segments import rated_segment_map
 from ..io.paths import expand_paths
-from .inference import iterate_predictions
 from .loaded import LoadedModel, load_model
 
 
 def heldout_scores(model: LoadedModel, files: list[str]) -> dict:
-    """{"ids", "predictions", "labels", "label_weights"} of every rated held-out segment, in reading order."""
-    data = dataclasses.replace(model.data, kind="segment", segment_labels=True, batch_size=256)
-    parts = []
-    for batch in iterate_predictions(model.model, files, data, device=model.device):
-        rows = np.flatnonzero(batch["label_weights"].any(1))
-        parts.append({"ids": [batch["ids"][i] for i in rows], **{k: batch[k][rows] for k in ("predictions", "labels", "label_weights")}})
-    return {"ids": [i for p in parts for i in p["ids"]], **{k: np.concatenate([p[k] for p in parts]) for k in ("predictions", "labels", "label_weights")}}
+    """The run's scores of every rated held-out (segment, class) pair (evaluate.rated_segment_predictions)."""
+    return rated_segment_predictions(model.model, files, dataclasses.replace(model.data, batch_size=256), device=model.device)
 
 
 def simplex(members: int, step: float) -> list[tuple[float, ...]]:
@@ -42,13 +37,12 @@ def simplex(members: int, step: float) -> list[tuple[float, ...]]:
 def fit_weights(scores: list[dict], step: float = 0.1) -> tuple[tuple[float, ...], dict]:
     """The simplex-grid weights with the best held-out MAP@100K, and every member's own MAP."""
     for other in scores[1:]:
-        if other["ids"] != scores[0]["ids"]:
+        if other["ids"] != scores[0]["ids"] or not np.array_equal(other["classes"], scores[0]["classes"]):
             raise ValueError("the runs scored different held-out segments: they must read the same files")
-    base = {k: scores[0][k] for k in ("ids", "labels", "label_weights")}
+    base = {k: scores[0][k] for k in ("ids", "classes", "labels")}
 
     def score(weights) -> float:
-        mixed = sum(w * s["predictions"] for w, s in zip(weights, scores))
-        return rated_segment_map([{**base, "predictions": mixed}])["segment_map"]
+        return rated_segment_map({**base, "scores": sum(w * s["scores"] for w, s in zip(weights, scores))})["segment_map"]
 
     grid = simplex(len(scores), step)
     results = [score(w) for w in grid]

@@ -465,18 +465,13 @@ class _Run:
     def _segment_validation(self) -> dict:
         """MAP@100K of the rated held-out segments ranked by the model (the Kaggle-2019 metric), plus
         GAP over the rated pairs; one pass over the data."""
+        from ..evaluation.evaluate import rated_segment_predictions
         from ..evaluation.evaluator import Evaluator
         from ..evaluation.segments import rated_segment_map
-        from ..predict.inference import iterate_predictions
 
         evaluator = Evaluator(self.cfg.data.num_classes, top_k=20, bucket_map=False)
-        kept: list[dict] = []
-        for batch in iterate_predictions(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=self.tcfg.eval_max_videos, amp=self.tcfg.mixed_precision):
-            evaluator.add(batch["predictions"], batch["labels"], weights=batch["label_weights"])
-            rows = np.flatnonzero(batch["label_weights"].any(1))
-            kept.append({"ids": [batch["ids"][i] for i in rows], **{k: batch[k][rows] for k in ("predictions", "labels", "label_weights")}})
-        result = rated_segment_map(kept)
-        return {"segment_map": result["segment_map"], "gap": evaluator.result().as_dict()["gap"]}
+        rated = rated_segment_predictions(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=self.tcfg.eval_max_videos, amp=self.tcfg.mixed_precision, evaluator=evaluator)
+        return {"segment_map": rated_segment_map(rated)["segment_map"], "gap": evaluator.result().as_dict()["gap"]}
 
     # -- checkpoint -------------------------------------------------------------------------------
 
