@@ -72,6 +72,7 @@ OPTIONS = {  # seed 004's future work, each on top of phase 2 with mined negativ
     "opt_mixup": ["data.segment_mixup=0.4"],
     "opt_distill": ["train.teacher_weight=0.5"],
     "opt_pseudo": [],
+    "opt_timing": ["data.segment_whole_video=true", "loss.name=cross_entropy", "loss.timing_weight=1.0"],
 }
 ANCHORS = {"fine-tuning on segment labels": 0.04, "edge exclusion (first 6, last 2)": 0.003, "mixing context-aware and -agnostic": 0.008}
 
@@ -233,6 +234,7 @@ ROWS = [
     ("opt_mixup", "phase 2 (mined) + virtual segments (mixup, Beta(0.4, 0.4))"),
     ("opt_distill", "phase 2 (mined) + distillation (soft labels: ½ truth + ½ the phase-2 run's predictions)"),
     ("opt_pseudo", "phase 2 (mined) + pseudo-labels (phase-2 run's 20 best test segments per class)"),
+    ("opt_timing", "phase 2 (mined) on whole videos + timing loss (weight 1: attention mass inside positive segments)"),
 ]
 GAINS = [  # (row, reference, what, anchor key)
     ("attention", "video_moe", "MIL attention vs video-level baseline", None),
@@ -247,6 +249,7 @@ GAINS = [  # (row, reference, what, anchor key)
     ("opt_mixup", "agnostic_mined", "virtual segments", None),
     ("opt_distill", "agnostic_mined", "distillation", None),
     ("opt_pseudo", "agnostic_mined", "pseudo-labels", None),
+    ("opt_timing", "agnostic_mined", "timing loss", None),
 ]
 
 

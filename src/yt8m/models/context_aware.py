@@ -41,6 +41,7 @@ class ContextAwareModel(VideoModel):
     """Frozen whole-video embedding + fine-tuned segment embedding -> context gating -> MoE."""
 
     reads_segments = True
+    needs_whole_video = True  # segment examples must carry their videos (data.segment_whole_video)
 
     def __init__(self, config: ContextAwareConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
         super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
