@@ -13,7 +13,12 @@ Rows, each on the same world and seed:
   without segment labels);
 - phase 2, context-agnostic: the attention run fine-tuned on the rated segments (`configs/segment_finetune.yaml`
   settings scaled to this world), then with mined negatives, then with ±2 frames of context;
-- edge exclusion: the phase-2 submission without each video's first 6 and last 2 segments.
+- edge exclusion: the phase-2 submission without each video's first 6 and last 2 segments;
+- context-aware (frozen phase-1 encoder on the whole video + fine-tuned one on the segment, gated MoE) and
+  its mixture with the context-agnostic run (weights fitted on the held-out shard);
+- seed 004's future work, one at a time on top of phase 2 with mined negatives: reversed segments, virtual
+  segments (mixup), distillation (the phase-2 run as teacher), pseudo-labels (its 20 best test segments per
+  class), the timing loss; and dropped segments in phase 1.
 Gains are paired per seed (row − its reference) and compared with the published anchors (+0.04 for
 fine-tuning on segment labels, +0.003 for edge exclusion): "consistent" when the anchor lies within
 2 SE of our mean gain, else "above"/"below" it. Speed: segments scored per second on one core
