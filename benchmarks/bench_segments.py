@@ -78,6 +78,7 @@ OPTIONS = {  # seed 004's future work, each on top of phase 2 with mined negativ
     "opt_distill": ["train.teacher_weight=0.5"],
     "opt_pseudo": [],
     "opt_timing": ["data.segment_whole_video=true", "loss.name=cross_entropy", "loss.timing_weight=1.0"],
+    "opt_timing_mixup": ["data.segment_whole_video=true", "loss.name=cross_entropy", "loss.timing_weight=1.0", "data.segment_mixup=0.4"],
 }
 ANCHORS = {"fine-tuning on segment labels": 0.04, "edge exclusion (first 6, last 2)": 0.003, "mixing context-aware and -agnostic": 0.008}
 
@@ -240,6 +241,7 @@ ROWS = [
     ("opt_distill", "phase 2 (mined) + distillation (soft labels: ½ truth + ½ the phase-2 run's predictions)"),
     ("opt_pseudo", "phase 2 (mined) + pseudo-labels (phase-2 run's 20 best test segments per class)"),
     ("opt_timing", "phase 2 (mined) on whole videos + timing loss (weight 1: attention mass inside positive segments)"),
+    ("opt_timing_mixup", "phase 2 (mined) + timing loss + virtual segments (configs/segment_finetune.yaml)"),
 ]
 GAINS = [  # (row, reference, what, anchor key)
     ("attention", "video_moe", "MIL attention vs video-level baseline", None),
@@ -255,6 +257,7 @@ GAINS = [  # (row, reference, what, anchor key)
     ("opt_distill", "agnostic_mined", "distillation", None),
     ("opt_pseudo", "agnostic_mined", "pseudo-labels", None),
     ("opt_timing", "agnostic_mined", "timing loss", None),
+    ("opt_timing_mixup", "opt_timing", "virtual segments on top of the timing loss", None),
 ]
 
 

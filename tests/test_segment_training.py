@@ -370,3 +370,10 @@ def test_timing_loss_pulls_the_attention_into_positive_segments(segment_data, ph
         return np.mean(total)
 
     assert mass(runs[5.0]) > mass(runs[0.0]) + 0.05  # 0.36 vs 0.23 when written
+    # its segment score reads the segment's own frames only, so submissions score windows (no whole videos)
+    model, record = load_model(runs[5.0]).model, records[0]
+    frames = torch.from_numpy(np.concatenate([record.features["rgb"], record.features["audio"]], axis=1)[None])
+    with torch.no_grad():
+        whole = model(frames, torch.tensor([frames.shape[1]]), segments=torch.tensor([[5, 10]]))["predictions"]
+        window = model(frames[:, 5:10], torch.tensor([5]))["predictions"]
+    assert torch.allclose(whole, window, atol=1e-6)

@@ -115,8 +115,10 @@ def predict_segments(model, data, out: str | Path, whitelist: np.ndarray, *, opt
     options = options or SegmentOptions()
     files = expand_paths(data)
     members = [(model, 1.0)] if isinstance(model, LoadedModel) else [(m, float(w)) for m, w in model]
-    # every window, ratings or not (a phase-2 run reads rated data)
-    configs = [dataclasses.replace(m.data.for_evaluation(), segment_labels=False) for m, _ in members]
+    # every window, ratings or not (a phase-2 run reads rated data); whole videos only for the models whose
+    # segment score reads them (an attention run trained on whole videos scores a segment from its own frames)
+    configs = [dataclasses.replace(m.data.for_evaluation(), segment_labels=False, segment_whole_video=m.data.segment_whole_video and getattr(m.model, "needs_whole_video", False))
+               for m, _ in members]
     cfg = configs[0]
     for (m, _), other in zip(members, configs):
         if (other.feature_names, other.num_classes) != (cfg.feature_names, cfg.num_classes):
