@@ -240,8 +240,8 @@ ROWS = [
     ("opt_mixup", "phase 2 (mined) + virtual segments (mixup, Beta(0.4, 0.4))"),
     ("opt_distill", "phase 2 (mined) + distillation (soft labels: ½ truth + ½ the phase-2 run's predictions)"),
     ("opt_pseudo", "phase 2 (mined) + pseudo-labels (phase-2 run's 20 best test segments per class)"),
-    ("opt_timing", "phase 2 (mined) on whole videos + timing loss (weight 1: attention mass inside positive segments)"),
-    ("opt_timing_mixup", "phase 2 (mined) + timing loss + virtual segments (configs/segment_finetune.yaml)"),
+    ("opt_timing", "phase 2 (mined) on whole videos + timing loss (weight 1; configs/segment_finetune.yaml)"),
+    ("opt_timing_mixup", "phase 2 (mined) + timing loss + virtual segments"),
 ]
 GAINS = [  # (row, reference, what, anchor key)
     ("attention", "video_moe", "MIL attention vs video-level baseline", None),
