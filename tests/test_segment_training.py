@@ -365,7 +365,8 @@ def test_timing_loss_pulls_the_attention_into_positive_segments(segment_data, ph
         for record in records:
             frames = np.concatenate([record.features["rgb"], record.features["audio"]], axis=1)[None]
             for start in record.segment_start_times[record.segment_scores > 0]:
-                out = model.model(torch.from_numpy(frames), torch.tensor([frames.shape[1]]), segments=torch.tensor([[start, start + 5]]))
+                with torch.no_grad():
+                    out = model.model(torch.from_numpy(frames), torch.tensor([frames.shape[1]]), segments=torch.tensor([[start, start + 5]]))
                 total.append(float(out["segment_attention_mass"]))
         return np.mean(total)
 
