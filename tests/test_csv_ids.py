@@ -9,6 +9,7 @@ from helpers import frame_records
 from yt8m.evaluation.segments import read_segment_submission
 from yt8m.io import write_records
 from yt8m.predict.run import predict_segment_file
+from yt8m.predict.segments import SegmentOptions
 from yt8m.predict.writers import PredictionWriter
 from yt8m.train.config import load_config
 from yt8m.train.trainer import train
@@ -52,7 +53,7 @@ def segment_run(tmp_path_factory):
 def test_segment_csv_quotes_awkward_ids(segment_run, tmp_path):
     d, records = segment_run
     out = tmp_path / "segments.csv"
-    predict_segment_file(d / "run", str(d / "data.tfrecord"), out, max_per_class=1000)
+    predict_segment_file(d / "run", str(d / "data.tfrecord"), out, options=SegmentOptions(max_per_class=1000))
     expected = {f"{r.id}:{s}" for r in records for s in range(0, r.num_frames, 5)}
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))

@@ -36,3 +36,25 @@ def fuse(
         t = summary["test"]
         typer.echo(f"--data {metric}: a={t['a']:.4f} b={t['b']:.4f} fused={t['fused']:.4f}")
     typer.echo(f"wrote {summary['videos']} videos to {summary['out']}")
+
+
+@app.command("segment-ensemble")
+def segment_ensemble(
+    runs: list[Path] = typer.Argument(..., help="two or more segment-scoring runs (e.g. context-aware and context-agnostic)"),
+    heldout: str = typer.Option(..., "--heldout", help="segment-rated files or glob (a held-out fold) to fit the weights on"),
+    data: str = typer.Option(..., "--data", help="files or glob to write the segment submission for"),
+    out: Path = typer.Option(..., "--out", "-o", help="the `Class,Segments` CSV"),
+    step: float = typer.Option(0.1, "--step", help="weight grid step (weights are multiples of it summing to 1)"),
+    segment_label_ids: Optional[str] = typer.Option(None, "--segment-label-ids", help="rated classes (default: found beside the data)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+) -> None:
+    """Average segment scores of several runs with weights fitted on held-out MAP@100K; writes <out>.ensemble.json too."""
+    from ..predict.segment_ensemble import ensemble_segment_file
+
+    try:
+        report = ensemble_segment_file(runs, heldout, data, out, segment_label_ids=segment_label_ids, step=step, device=device)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        fail(str(exc))
+    members = ", ".join(f"{m:.4f}" for m in report["heldout_map"]["members"])
+    typer.echo(f"weights {', '.join(f'{w:.2f}' for w in report['weights'])}; held-out MAP@100K: runs {members}, ensemble {report['heldout_map']['ensemble']:.4f}")
+    typer.echo(f"wrote {report['classes']} classes over {report['segments']} segments of {report['videos']} videos to {report['out']}")

@@ -52,7 +52,8 @@ def train(
         fail(_message(exc))
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    best = f", best validation GAP {result.best_gap:.4f}" if result.best_gap is not None else ""
+    metric = "MAP@100K" if result.validation_metric == "segment_map" else "GAP"
+    best = f", best validation {metric} {result.best_gap:.4f}" if result.best_gap is not None else ""
     typer.echo(f"trained {result.steps} steps ({result.examples} videos){best}; checkpoint {result.checkpoint}")
     typer.echo(f"training data: {result.read_stats.summary_line()}")
 
@@ -97,6 +98,10 @@ def predict(
     segments: bool = typer.Option(False, "--segments", help="segment retrieval: the 2019 `Class,Segments` CSV"),
     segment_label_ids: Optional[str] = typer.Option(None, "--segment-label-ids", help="rated classes (default: found beside the data)"),
     max_per_class: int = typer.Option(100_000, "--max-per-class", help="segments per class in the segment CSV"),
+    exclude_first: int = typer.Option(0, "--exclude-first", help="segment CSV: skip each video's first N segments (the 2019 raters skipped 6)"),
+    exclude_last: int = typer.Option(0, "--exclude-last", help="segment CSV: skip each video's last N segments (2019: 2)"),
+    bucket: float = typer.Option(0.0, "--bucket", help="segment CSV: floor scores to multiples of this, ties in random order (e.g. 0.001)"),
+    seed: int = typer.Option(0, "--seed", help="segment CSV: seed of the tie order when bucketing"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="also write each video's representation (.npz: ids, embeddings)"),
 ) -> None:
@@ -106,7 +111,10 @@ def predict(
 
     try:
         if segments:
-            summary = predict_segment_file(checkpoint, data, out, segment_label_ids=segment_label_ids, max_per_class=max_per_class, device=device)
+            from ..predict.segments import SegmentOptions
+
+            options = SegmentOptions(max_per_class=max_per_class, exclude_first=exclude_first, exclude_last=exclude_last, bucket=bucket, seed=seed)
+            summary = predict_segment_file(checkpoint, data, out, segment_label_ids=segment_label_ids, options=options, device=device)
             typer.echo(f"wrote {summary['classes']} classes over {summary['segments']} segments of {summary['videos']} videos to {summary['out']}")
             return
         summary = run(checkpoint, data, out, format=format, top_k=top_k, batch_size=batch_size, vocabulary=vocabulary, device=device, embeddings=embeddings)

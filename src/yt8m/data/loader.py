@@ -58,6 +58,18 @@ class DataConfig:
     shuffle_buffer: int = 0  # 0 = read in file order
     num_workers: int = 0
     segment_labels: bool = False  # examples are rated 5-second segments (2019 validation data)
+    # segment examples: a class in neither the video's labels nor its positive segment
+    # labels is a negative of every segment of that video with this weight (0: only rated pairs count,
+    # as the official reader); training only, evaluation always weighs the rated pairs alone
+    segment_negative_weight: float = 0.0
+    segment_context: int = 0  # ±N frames around each 5-frame segment (training, evaluation and prediction)
+    # each segment example holds its whole video (up to max_frames) and "segments" [lo, hi): its frames,
+    # context included; for context-aware models, which read both
+    segment_whole_video: bool = False
+    # training augmentations (seed 004's future work; each measured in BENCHMARKS.md, "The 2019 segment task")
+    augment_reverse: float = 0.0  # probability of reading a training video (or segment) backwards
+    augment_drop_segments: float = 0.0  # fraction of a training video's 5-frame segments left out (whole videos)
+    segment_mixup: float = 0.0  # > 0: virtual segments, each batch mixed with a shuffled copy, λ ~ Beta(this, this)
     skip_corrupt: bool = False
     # checksums checked on read (shards: CRC32C of every byte; TFRecords: their CRCs); false skips them, as pyarrow's Parquet
     # reader does by default, for a faster raw read of frame shards (cost: BENCHMARKS.md, clean read path)
@@ -81,6 +93,10 @@ class DataConfig:
             raise ValueError("sparse_features are per-frame lists: they need data.kind=frame")
         if self.sparse_features and self.sampling != "all":
             raise ValueError("sparse_features are read for whole videos in order: use data.sampling=all")
+        if not (0 <= self.augment_reverse <= 1 and 0 <= self.augment_drop_segments < 1 and self.segment_mixup >= 0):
+            raise ValueError(f"augment_reverse must be in [0, 1], augment_drop_segments in [0, 1), segment_mixup >= 0; got {self.augment_reverse}, {self.augment_drop_segments}, {self.segment_mixup}")
+        if self.segment_negative_weight < 0 or self.segment_context < 0:
+            raise ValueError(f"segment_negative_weight ({self.segment_negative_weight}) and segment_context ({self.segment_context}) must be >= 0")
         if self.pad_to not in ("longest", "max_frames"):
             raise ValueError(f"pad_to must be 'longest' or 'max_frames', got {self.pad_to!r}")
 
@@ -101,7 +117,7 @@ class DataConfig:
 
     def for_evaluation(self) -> "DataConfig":
         """The same data read deterministically: all frames, file order, no shuffling."""
-        return dataclasses.replace(self, sampling="all", shuffle_buffer=0)
+        return dataclasses.replace(self, sampling="all", shuffle_buffer=0, segment_negative_weight=0.0, augment_reverse=0.0, augment_drop_segments=0.0, segment_mixup=0.0)
 
 
 def distributed_slot() -> tuple[int, int]:
@@ -259,7 +275,8 @@ class VideoDataset(IterableDataset):
             if self.config.segment_labels:
                 record = decode()
                 if record is not None:
-                    yield from segment_examples(record, self.config)
+                    rng = np.random.default_rng([self.seed, self.epoch, self._file_index[path], index, 1]) if self.training else None
+                    yield from segment_examples(record, self.config, rng)
             else:
                 yield path, index, decode
 
@@ -296,7 +313,7 @@ class VideoDataset(IterableDataset):
             chunk.append(item)
             if len(chunk) == size:
                 full_batches += 1
-                ready, chunk = self._collate(chunk), []
+                ready, chunk = self._collate(chunk, full_batches), []
         if ready is not None:
             yield {**ready, READ_STATS: stats.take()}
         if chunk and (not self.training or full_batches == 0):
@@ -306,9 +323,15 @@ class VideoDataset(IterableDataset):
         if stats:
             yield {READ_STATS: stats.take()}
 
-    def _collate(self, items: list) -> dict | None:
+    def _collate(self, items: list, number: int = 0) -> dict | None:
         examples = [e for e in map(self._example, items) if e is not None]  # corrupt ones (skip_corrupt) drop out
-        return collate(examples, self.config) if examples else None
+        if not examples:
+            return None
+        batch = collate(examples, self.config)
+        if self.training and self.config.segment_mixup > 0 and self.config.segment_labels:
+            slot = self._slot()[0]
+            batch = virtual_segments(batch, self.config.segment_mixup, np.random.default_rng([self.seed, self.epoch, slot, number, 2]))
+        return batch
 
 
 def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator | None) -> dict:
@@ -323,6 +346,8 @@ def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator
     n = record.num_frames
     strategy = cfg.sampling if rng is not None else "all"
     index = select_frames(n, strategy=strategy, max_frames=cfg.max_frames, num_samples=cfg.num_samples, skip_frames=cfg.skip_frames, rng=rng)
+    if rng is not None and (cfg.augment_drop_segments > 0 or cfg.augment_reverse > 0):
+        index = augmented_frames(np.arange(n)[index], cfg, rng)
     parts = []
     for name in cfg.feature_names:
         frames = record.features[name]
@@ -332,25 +357,93 @@ def video_example(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator
     return {"id": record.id, "features": parts, "num_frames": len(parts[0]), "labels": record.labels}
 
 
-def segment_examples(record: VideoRecord, cfg: DataConfig) -> Iterator[dict]:
-    """The official segment reader: one 5-frame example per unique rated start time.
+def augmented_frames(index: np.ndarray, cfg: DataConfig, rng: np.random.Generator) -> np.ndarray:
+    """A training video's frame indices with whole 5-frame segments left out (augment_drop_segments, at
+    least one kept) and read backwards with probability augment_reverse (seed 004's future work)."""
+    if cfg.augment_drop_segments > 0 and len(index):
+        segment = index // SEGMENT_SIZE
+        kept = rng.random(int(segment.max()) + 1) >= cfg.augment_drop_segments
+        if not kept.any():
+            kept[rng.integers(len(kept))] = True
+        index = index[kept[segment]]
+    if cfg.augment_reverse > 0 and rng.random() < cfg.augment_reverse:
+        index = index[::-1]
+    return index
 
-    Labels are the segment scores at the rated classes; `label_weights` marks rated classes.
-    Start times are taken in first-occurrence order; windows past the video end are zero-padded.
+
+def virtual_segments(batch: dict, alpha: float, rng: np.random.Generator) -> dict:
+    """Seed 004's virtual segments: every example mixed with another of the batch, λ ~ Beta(alpha, alpha).
+
+    Frames mix as codes (dequantization is affine, so this is mixing the values, up to rounding); a pair's
+    weight is λ·w_a + (1 − λ)·w_b and its label the weighted mean of the two labels (pairs rated in
+    one example only keep that label, at that example's share of the weight)."""
+    lam = float(rng.beta(alpha, alpha))
+    other = torch.from_numpy(rng.permutation(len(batch["ids"])))
+    mixed = dict(batch)
+    features = batch["features"].float()
+    mixed["features"] = (lam * features + (1 - lam) * features[other]).round().clamp(0, 255).to(torch.uint8)
+    mixed["num_frames"] = torch.maximum(batch["num_frames"], batch["num_frames"][other])
+    w_a, w_b = lam * batch["label_weights"], (1 - lam) * batch["label_weights"][other]
+    weights = w_a + w_b
+    mixed["labels"] = torch.where(weights > 0, (w_a * batch["labels"] + w_b * batch["labels"][other]) / weights.clamp(min=1e-12), torch.zeros_like(weights))
+    mixed["label_weights"] = weights
+    if "segments" in batch:  # whole videos: the union of the two segments' ranges
+        mixed["segments"] = torch.stack([torch.minimum(batch["segments"][:, 0], batch["segments"][other, 0]), torch.maximum(batch["segments"][:, 1], batch["segments"][other, 1])], 1)
+    return mixed
+
+
+def segment_examples(record: VideoRecord, cfg: DataConfig, rng: np.random.Generator | None = None) -> Iterator[dict]:
+    """The official segment reader: one example per unique rated start time.
+
+    Labels are the segment scores at the rated classes; `label_weights` marks rated classes. Start times
+    are taken in first-occurrence order; windows past the video end are zero-padded (5 frames, as the
+    official reader, plus `segment_context` frames each side where the video has them). With
+    `segment_negative_weight` > 0 every class the video never shows (not among its labels nor its
+    positive segment labels) is a mined negative of each segment at that weight ("mined").
     """
     if not record.has_segments:
         raise RecordError("segment_labels=True needs segment-rated records", field="segment_start_times")
     parts = video_example(record, dataclasses.replace(cfg, sampling="all", skip_frames=0, max_frames=max(cfg.max_frames, record.num_frames)), None)["features"]
+    mined = np.zeros(0, np.int64)
+    if cfg.segment_negative_weight > 0:
+        shown = np.concatenate([record.labels, record.segment_labels[record.segment_scores > 0]])
+        mined = np.setdiff1d(np.arange(cfg.num_classes), shown)
     starts, first_seen = np.unique(record.segment_start_times, return_index=True)
     for start in starts[np.argsort(first_seen)]:
         rated = record.segment_start_times == start
-        yield {
-            "id": f"{record.id}:{int(start)}",
-            "features": [part[start : start + SEGMENT_SIZE] for part in parts],
-            "num_frames": SEGMENT_SIZE,
-            "labels": record.segment_labels[rated],
-            "scores": record.segment_scores[rated],
-        }
+        lo, hi = segment_window(int(start), record.num_frames, cfg.segment_context)
+        example = {"id": f"{record.id}:{int(start)}", "labels": record.segment_labels[rated], "scores": record.segment_scores[rated], "mined": mined}
+        if cfg.segment_whole_video:
+            example.update(whole_video_segment(parts, lo, hi, cfg.max_frames))
+        else:
+            example.update(features=[padded_rows(part, lo, hi) for part in parts], num_frames=hi - lo)
+        if rng is not None and cfg.augment_reverse > 0 and rng.random() < cfg.augment_reverse:  # read backwards
+            example["features"] = [f[::-1] for f in example["features"]]
+            if "segment" in example:
+                length = example["num_frames"]
+                example["segment"] = (length - hi, length - lo)
+        yield example
+
+
+def whole_video_segment(parts: list[np.ndarray], lo: int, hi: int, max_frames: int) -> dict:
+    """A segment example's features when it carries its whole video: the video's first `max_frames`
+    frames (padded to cover the segment) and the segment's frame range."""
+    length = max(min(len(parts[0]), max_frames), hi)
+    return {"features": [padded_rows(part, 0, length) for part in parts], "num_frames": length, "segment": (lo, hi)}
+
+
+def segment_window(start: int, num_frames: int, context: int) -> tuple[int, int]:
+    """Frames [lo, hi) of the segment at `start`: its 5 frames (zero-padded past the end, as the official
+    reader) widened by `context` frames each side where the video has them."""
+    return max(0, start - context), max(min(num_frames, start + SEGMENT_SIZE + context), start + SEGMENT_SIZE)
+
+
+def padded_rows(frames: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """frames[lo:hi], zero rows where hi passes the end."""
+    rows = frames[lo:hi]
+    if len(rows) == hi - lo:
+        return rows
+    return np.concatenate([rows, np.zeros((hi - lo - len(rows), frames.shape[1]), frames.dtype)])
 
 
 def collate(examples: list[dict], cfg: DataConfig) -> dict:
@@ -368,8 +461,13 @@ def collate(examples: list[dict], cfg: DataConfig) -> dict:
     rows = np.concatenate([np.full(len(e["labels"]), i) for i, e in enumerate(examples)]).astype(np.int64)
     cols = np.concatenate([np.asarray(e["labels"], np.int64) for e in examples])
     batch = {"ids": [e["id"] for e in examples], "features": torch.from_numpy(features), "num_frames": num_frames}
+    if "segment" in examples[0]:  # whole videos with each example's segment frames [lo, hi)
+        batch["segments"] = torch.tensor([e["segment"] for e in examples], dtype=torch.long)
     if cfg.segment_labels:
         weights = torch.zeros_like(labels)
+        if cfg.segment_negative_weight > 0:
+            mined = [np.asarray(e.get("mined", ()), np.int64) for e in examples]
+            weights[np.repeat(np.arange(batch_size), [len(m) for m in mined]), np.concatenate(mined)] = cfg.segment_negative_weight
         weights[rows, cols] = 1.0
         labels[rows, cols] = torch.from_numpy(np.concatenate([e["scores"] for e in examples]).astype(np.float32))
         batch["label_weights"] = weights
@@ -409,6 +507,11 @@ def sparse_video_example(record: VideoRecord, cfg: DataConfig) -> dict:
         sparse_counts=np.bincount(frame, minlength=len(index)),
     )
     return example
+
+
+def model_inputs(batch: dict, device) -> dict:
+    """What a model takes beside features and lengths: the segment ranges of whole-video segment batches."""
+    return {"segments": batch["segments"].to(device)} if "segments" in batch else {}
 
 
 def batch_to(batch: dict, device) -> dict:

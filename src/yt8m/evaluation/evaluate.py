@@ -51,3 +51,24 @@ def evaluate_model(
     metrics["positives_per_class"] = positives.tolist()
     metrics["read"], metrics["read_summary"] = read_stats.as_dict(), read_stats.summary_line()
     return metrics
+
+
+def rated_segment_predictions(model: torch.nn.Module, paths, data: DataConfig, *, device: torch.device | str = "cpu", max_videos: int | None = None, amp: bool = False, evaluator: Evaluator | None = None) -> dict:
+    """Every rated (segment, class) pair of segment-rated files, in reading order: {"ids" (segment id per
+    pair), "classes", "scores" (the model's), "labels" (the ratings)}. Only rated pairs are kept (memory:
+    the ratings, not segments × classes); `evaluator`, if given, also sees every batch (GAP over rated pairs).
+    What segment validation and the weights of segment ensembles are computed from."""
+    import dataclasses
+
+    data = dataclasses.replace(data, kind="segment", segment_labels=True)
+    ids: list[str] = []
+    parts: dict[str, list[np.ndarray]] = {"classes": [], "scores": [], "labels": []}
+    for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp):
+        if evaluator is not None:
+            evaluator.add(batch["predictions"], batch["labels"], weights=batch["label_weights"])
+        rows, classes = np.nonzero(batch["label_weights"] > 0)
+        ids += [batch["ids"][r] for r in rows.tolist()]
+        parts["classes"].append(classes)
+        parts["scores"].append(batch["predictions"][rows, classes])
+        parts["labels"].append(batch["labels"][rows, classes])
+    return {"ids": ids, **{k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}}

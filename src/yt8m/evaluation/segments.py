@@ -121,3 +121,22 @@ def segment_map_at_k(submission: Submission | str | os.PathLike, ratings: Rating
     if not aps:
         raise ValueError("no submitted class has a positively rated segment: MAP is undefined")
     return float(np.mean(list(aps.values())))
+
+
+def rated_segment_map(pairs: Mapping, k: int = MAX_PREDICTIONS) -> dict:
+    """MAP@k of ranking every rated segment by the model's score, from rated (segment, class) pairs in
+    reading order ({"ids", "classes", "scores", "labels"}: evaluate.rated_segment_predictions).
+
+    The validation score of segment fine-tuning: the submission it stands for lists, per class, every
+    rated segment best first (equal scores in reading order), so it equals the Kaggle MAP@k of a full
+    submission whenever each class has at most k segments ranked above its last rated one.
+    Returns {"segment_map": MAP, "segment_map_classes": classes averaged, "per_class": {class: AP}}.
+    """
+    ids, classes = list(pairs["ids"]), np.asarray(pairs["classes"], np.int64)
+    scores, labels = np.asarray(pairs["scores"], np.float64), np.asarray(pairs["labels"], np.float64)
+    ratings = {(segment, int(c)): float(y) for segment, c, y in zip(ids, classes, labels)}
+    order = np.lexsort((np.arange(len(ids)), -scores, classes))
+    bounds = np.flatnonzero(np.diff(classes[order])) + 1
+    submission = [(int(classes[chunk[0]]), [ids[i] for i in chunk]) for chunk in np.split(order, bounds) if len(chunk)]
+    aps = segment_average_precisions(submission, ratings, k)
+    return {"segment_map": float(np.mean(list(aps.values()))) if aps else float("nan"), "segment_map_classes": len(aps), "per_class": aps}

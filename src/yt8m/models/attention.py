@@ -38,6 +38,27 @@ class AttentionModel(VideoModel):
         self.dropout = nn.Dropout(config.dropout)
         self.head = make_head(config.classifier, self.feature_dim, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
 
+    embedding_dim = property(lambda self: self.feature_dim)
+    reads_segments = True  # whole videos with segment ranges: the segment is classified, the video attended
+
+    def forward(self, features: torch.Tensor, num_frames: torch.Tensor | None = None, segments: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """With `segments` [B, 2] (whole-video segment batches) the segment's frames are classified with the
+        video's attention renormalized inside it, and "segment_attention_mass" [B] is the share of the whole
+        video's attention inside the segment (what the timing loss, losses.py, raises for positive segments)."""
+        if segments is None:
+            return super().forward(features, num_frames)
+        x, mask = self.prepare(features, num_frames)
+        frames = torch.arange(x.shape[1], device=x.device)[None, :]
+        segments = segments.to(x.device)
+        inside = mask & (frames >= segments[:, :1]) & (frames < segments[:, 1:])
+        weights = self.pool(x, mask)[1][:, 0]  # [B, T] over the whole video
+        outputs = self.classify(x, inside)
+        return {**outputs, "attention": weights, "segment_attention_mass": (weights * inside).sum(1)}
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention-pooled frames [B, D] (what the classifier reads; context-aware segment models use it)."""
+        return self.pool(x, mask)[0][:, 0]
+
     def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled, weights = self.pool(x, mask)  # [B, 1, D], [B, 1, T]
         return {**self.head(self.dropout(pooled[:, 0])), "attention": weights[:, 0]}

@@ -49,6 +49,12 @@ class MultiAttentionModel(VideoModel):
             for _ in range(config.num_heads)
         )
 
+    embedding_dim = property(lambda self: self.feature_dim * self.config.num_heads)
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Every head's pooled frames side by side [B, H·D] (context-aware segment models read it)."""
+        return self.pool(x, mask)[0].flatten(1)
+
     def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled, weights = self.pool(x, mask)  # [B, H, D], [B, H, T]
         pooled = self.dropout(pooled)

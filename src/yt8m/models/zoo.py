@@ -17,3 +17,4 @@ from . import netfv  # noqa: F401
 from . import soft_dbof  # noqa: F401
 from . import nextvlad  # noqa: F401
 from . import sparse_lstm  # noqa: F401
+from . import context_aware  # noqa: F401

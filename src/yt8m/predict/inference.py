@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from ..data.loader import DataConfig, VideoDataset, batch_to, tally_read_stats
+from ..data.loader import DataConfig, VideoDataset, batch_to, model_inputs, tally_read_stats
 from ..io.report import ReadStats
 from ..train.distributed import autocast
 
@@ -45,7 +45,8 @@ def iterate_predictions(
                 if hasattr(model, "forward_batch"):  # whole-batch models (sparse inputs)
                     out = {k: v[:keep] for k, v in model.forward_batch(batch_to(batch, device)).items()}
                 else:
-                    out = model(batch["features"][:keep].to(device), batch["num_frames"][:keep].to(device))
+                    extra = {k: v[:keep] for k, v in model_inputs(batch, device).items()}
+                    out = model(batch["features"][:keep].to(device), batch["num_frames"][:keep].to(device), **extra)
             seen += keep
             result = {
                 "ids": batch["ids"][:keep],

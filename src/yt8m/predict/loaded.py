@@ -34,12 +34,13 @@ class LoadedModel:
         return self.config.data
 
     @torch.no_grad()
-    def predict(self, features, num_frames=None, *, select_frames: bool = True) -> np.ndarray:
+    def predict(self, features, num_frames=None, *, select_frames: bool = True, segments=None) -> np.ndarray:
         """Raw features as the files hold them: uint8 [B, T, D] frames (+ lengths), a list of
         per-video [T_i, D] uint8 arrays, or float32 [B, D] video-level vectors.
 
         Frames go through the run's frame selection (data.skip_frames, data.max_frames), exactly
         as `yt8m predict` reads a file; `select_frames=False` uses them as given (segment windows).
+        `segments` [N, 2]: each example's segment frames [lo, hi) for context-aware models (whole videos in).
         Anything but uint8 frames (or float video vectors) is refused: casting float frames to
         uint8 would silently turn dequantized values into garbage codes.
         """
@@ -61,7 +62,7 @@ class LoadedModel:
         batch = np.zeros((len(videos), max(int(lengths.max(initial=0)), 1), self.model.feature_dim), np.uint8)
         for i, video in enumerate(videos):
             batch[i, : len(video)] = video
-        return self._scores(batch, lengths)
+        return self._scores(batch, lengths, segments)
 
     def _check_frames(self, array: np.ndarray, what: str, *, per_video: bool) -> np.ndarray:
         dims = 2 if per_video else 3
@@ -84,10 +85,11 @@ class LoadedModel:
             raise ValueError(f"video-level vectors are float32 as the files hold them, got {array.dtype}")
         return array.astype(np.float32, copy=False)
 
-    def _scores(self, features: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    def _scores(self, features: np.ndarray, lengths: np.ndarray | None, segments=None) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(features)).to(self.device)
         lengths_t = None if lengths is None else torch.as_tensor(lengths, dtype=torch.long, device=self.device)
-        return self.model(tensor, lengths_t)["predictions"].float().cpu().numpy()
+        extra = {} if segments is None else {"segments": torch.as_tensor(np.asarray(segments), dtype=torch.long, device=self.device)}
+        return self.model(tensor, lengths_t, **extra)["predictions"].float().cpu().numpy()
 
     @torch.no_grad()
     def predict_records(self, records: Iterable[VideoRecord], batch_size: int = 256) -> Iterator[tuple[str, np.ndarray]]:

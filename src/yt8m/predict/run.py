@@ -149,7 +149,16 @@ def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size:
                     if ap is not None and not (isinstance(ap, float) and np.isnan(ap)):
                         writer.writerow([c, names.get(c, ""), f"{ap:.6f}", positives[c]])
             os.replace(tmp, out_dir / "per_class_ap.csv")
-        summary = {k: v for k, v in metrics.items() if k not in ("per_class_ap", "positives_per_class")}
+        segment_aps = metrics.get("segment_per_class_ap")
+        if segment_aps is not None:  # the AP of each rated class inside MAP@100K
+            tmp = out_dir / f".segment_per_class_ap.csv.tmp-{os.getpid()}"
+            with open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["class", "name", "ap"])
+                for c, ap in sorted(segment_aps.items()):
+                    writer.writerow([c, names.get(c, ""), f"{ap:.6f}"])
+            os.replace(tmp, out_dir / "segment_per_class_ap.csv")
+        summary = {k: v for k, v in metrics.items() if k not in ("per_class_ap", "positives_per_class", "segment_per_class_ap")}
         tmp = out_dir / f".metrics.json.tmp-{os.getpid()}"
         tmp.write_text(json.dumps(summary, indent=2))
         os.replace(tmp, out_dir / "metrics.json")
@@ -166,7 +175,7 @@ def segment_map(model: LoadedModel, files: list[str], out_dir=None, *, segment_l
 
     from ..evaluation.segments import MAX_PREDICTIONS, segment_average_precisions, segment_ratings
     from ..io.reader import read_records
-    from .segments import predict_segments
+    from .segments import SegmentOptions, predict_segments
 
     ratings = segment_ratings(read_records(files, model.data.schema.replace(kind="segment")))
     try:
@@ -175,11 +184,11 @@ def segment_map(model: LoadedModel, files: list[str], out_dir=None, *, segment_l
         whitelist = np.unique([label for _, label in ratings])
     with tempfile.TemporaryDirectory() as tmp:
         submission = Path(out_dir) / "segment_predictions.csv" if out_dir is not None else Path(tmp) / "segments.csv"
-        predict_segments(model, files, submission, whitelist, max_per_class=MAX_PREDICTIONS, progress=progress)
+        predict_segments(model, files, submission, whitelist, options=SegmentOptions(max_per_class=MAX_PREDICTIONS), progress=progress)
         aps = segment_average_precisions(submission, ratings, MAX_PREDICTIONS)
     if not aps:
         raise ValueError("no rated class has a positively rated segment in this data: MAP@100K is undefined")
-    return {"segment_map_at_100k": float(np.mean(list(aps.values()))), "segment_map_classes": len(aps)}
+    return {"segment_map_at_100k": float(np.mean(list(aps.values()))), "segment_map_classes": len(aps), "segment_per_class_ap": aps}
 
 
 def find_segment_label_ids(files: list[str], explicit: str | None, num_classes: int) -> np.ndarray:
@@ -195,7 +204,7 @@ def find_segment_label_ids(files: list[str], explicit: str | None, num_classes: 
     return read_segment_label_ids(path, num_classes=num_classes)
 
 
-def predict_segment_file(checkpoint, data, out: str | Path, *, segment_label_ids: str | None = None, max_per_class: int = 100_000, device: str = "auto", progress: bool = True) -> dict:
+def predict_segment_file(checkpoint, data, out: str | Path, *, segment_label_ids: str | None = None, options=None, device: str = "auto", progress: bool = True) -> dict:
     """The 2019 Kaggle segment submission (`Class,Segments`) for every video of `data`."""
     from .segments import predict_segments
 
@@ -206,6 +215,6 @@ def predict_segment_file(checkpoint, data, out: str | Path, *, segment_label_ids
     check_data_matches(model, files)
     whitelist = find_segment_label_ids(files, segment_label_ids, model.num_classes)
     start = time.perf_counter()
-    summary = predict_segments(model, files, out, whitelist, max_per_class=max_per_class, progress=progress)
+    summary = predict_segments(model, files, out, whitelist, options=options, progress=progress)
     summary["seconds"] = time.perf_counter() - start
     return summary

@@ -32,6 +32,11 @@ def build_model(config: ExperimentConfig) -> torch.nn.Module:
             f"model {config.model_name!r} takes one vector per video but data.kind is {data.kind!r}: "
             "read video-level records (data.kind=video) or set model.features (e.g. {aggregate: mean_std_topk})"
         )
+    reads_segments = getattr(model, "reads_segments", False)
+    if getattr(model, "needs_whole_video", False) and data.segment_labels and not data.segment_whole_video:
+        raise ValueError(f"model {config.model_name!r} reads segments inside their whole videos: set data.segment_whole_video=true")
+    if data.segment_whole_video and not reads_segments:
+        raise ValueError(f"data.segment_whole_video gives whole videos with segment ranges, which only models that read segment ranges take (context_aware, attention; not {config.model_name!r})")
     return model
 
 

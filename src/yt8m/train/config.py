@@ -65,13 +65,19 @@ class TrainConfig:
     log_every: int = 10  # steps between log lines / CSV rows
     eval_every: int = 0  # steps between validation passes (0: once per epoch)
     eval_max_videos: int | None = None  # cap validation passes during training (None: all)
-    early_stopping_patience: int = 0  # validation passes without a better GAP before stopping (0: off)
+    early_stopping_patience: int = 0  # validation passes without a better GAP (segment runs: MAP@100K) before stopping (0: off)
+    folds: int = 0  # >= 2: split the training files by shard into folds, validate on fold `fold`, train on the rest
+    fold: int = 0
     checkpoint_every: int = 1000  # steps between checkpoints (always one at the end)
     keep_checkpoints: int = 2
     tensorboard: bool = True  # when tensorboardX is installed
     init_from: str | None = None  # start from another run's / checkpoint's weights (pretrain, then fine-tune)
     init_exclude: tuple[str, ...] = ()  # globs of parameter names not taken from init_from (e.g. head.*)
     freeze: tuple[str, ...] = ()  # globs of parameter names that are not trained
+    # distillation (seed 004's future work): targets (1 − teacher_weight)·labels + teacher_weight·teacher's
+    # predictions on the same batch; the teacher is a run reading the same examples
+    teacher: str | None = None
+    teacher_weight: float = 0.5
 
 
 @dataclass

@@ -74,6 +74,9 @@ def count_positive_labels(label_batches: Iterable[np.ndarray | torch.Tensor]) ->
 class CrossEntropyLossConfig:
     epsilon: float = 1e-5  # inside both logs (official CrossEntropyLoss)
     class_penalized: bool = False  # weight positives by max_count / count_c (needs class_counts from the train set)
+    # seed 004's future work: + timing_weight · mean over positively rated segments of −log(the share of the
+    # whole video's attention inside the segment); needs "segment_attention_mass" (attention on whole-video segment data)
+    timing_weight: float = 0.0
 
 
 class CrossEntropyLoss(nn.Module):
@@ -103,7 +106,19 @@ class CrossEntropyLoss(nn.Module):
             if self.positive_weight.shape[0] != p.shape[1]:
                 raise ValueError(f"class_counts has {self.positive_weight.shape[0]} classes, predictions have {p.shape[1]}")
             positive = positive * self.positive_weight
-        return _weighted(-(positive + (1 - y) * torch.log(1 - p + eps)), label_weights)
+        loss = _weighted(-(positive + (1 - y) * torch.log(1 - p + eps)), label_weights)
+        if self.config.timing_weight > 0:
+            loss = loss + self.config.timing_weight * timing_loss(outputs, labels, label_weights)
+        return loss
+
+
+def timing_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, label_weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the batch of −log(attention mass inside the segment) for segments rated positive for some
+    class (0 for the others): the attention learns where the rated moments start."""
+    mass = _pick(outputs, "segment_attention_mass", "timing (cross_entropy timing_weight)").float()
+    rated = labels > 0 if label_weights is None else (labels > 0) & (label_weights >= 1)
+    positive = rated.any(1).to(mass.dtype)
+    return -(positive * torch.log(mass + 1e-6)).mean()
 
 
 @dataclass

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.loader import VideoDataset, batch_to, gather_read_stats, loader_for
+from ..data.folds import split_by_shard
+from ..data.loader import VideoDataset, batch_to, gather_read_stats, loader_for, model_inputs
 from ..io.report import ReadStats
 from ..io.paths import expand_paths
 from ..models.layers.heads import init_output_bias
@@ -47,7 +48,7 @@ from .config import ExperimentConfig, config_from_dict
 from .distributed import all_reduce_sum, amp_dtype, barrier, grad_scaler, init_distributed, pick_device
 from .optim import clip_gradients, learning_rate, make_optimizer
 
-LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map"]
+LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map", "segment_map"]
 CONFIG, RUN = "config.json", "run.json"
 # settings a resume may change freely: they do not alter what is computed
 NEUTRAL_KEYS = ("train.device", "train.log_every", "train.tensorboard", "train.checkpoint_every", "train.keep_checkpoints", "train.init_from", "train.init_exclude")
@@ -59,10 +60,11 @@ class TrainResult:
     checkpoint: Path
     steps: int
     examples: int
-    best_gap: float | None
+    best_gap: float | None  # the best validation score: GAP, or MAP@100K for segment runs (validation_metric)
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
     read_stats: ReadStats = field(default_factory=ReadStats)  # training records read / skipped, all ranks
+    validation_metric: str = "gap"  # what best_gap and early stopping watch ("segment_map" on segment data)
 
 
 @dataclass
@@ -226,13 +228,14 @@ def _init_from(model: torch.nn.Module, source: str, exclude) -> None:
     for glob in exclude:
         if not any(fnmatch.fnmatchcase(k, glob) for k in own):
             raise ValueError(f"train.init_exclude {glob!r} matches no parameter of the model")
-    wanted = [k for k in own if not _matches(k, exclude)]
-    missing = [k for k in wanted if k not in saved]
-    mismatched = [f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in wanted if k in saved and saved[k].shape != own[k].shape]
+    source = getattr(model, "init_source_key", lambda name: name)  # e.g. context_aware: both encoders from one phase-1 model
+    wanted = [k for k in own if not _matches(k, exclude) and source(k) is not None]
+    missing = [k for k in wanted if source(k) not in saved]
+    mismatched = [f"{k} {tuple(saved[source(k)].shape)} vs {tuple(own[k].shape)}" for k in wanted if source(k) in saved and saved[source(k)].shape != own[k].shape]
     if missing or mismatched:
         problems = ", ".join([*(f"{k} (missing)" for k in missing[:5]), *mismatched[:5]])
         raise ValueError(f"train.init_from {checkpoint}: {problems} do not fit the model; skip them with train.init_exclude (e.g. --init-exclude 'head.*')")
-    model.load_state_dict({k: saved[k] for k in wanted}, strict=False)
+    model.load_state_dict({k: saved[source(k)] for k in wanted}, strict=False)
 
 
 def _freeze(model: torch.nn.Module, globs) -> None:
@@ -296,6 +299,11 @@ class _Run:
         _freeze(self.model, tcfg.freeze)
         _train_mode(self.model, tcfg.freeze)
         self.model.to(self.device)
+        self.teacher = None
+        if tcfg.teacher:
+            from ..predict.loaded import load_model  # prediction imports the trainer's modules; keep train importable alone
+
+            self.teacher = load_model(tcfg.teacher, device=str(self.device)).model
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg.optimizer)
         self.amp_dtype = amp_dtype(self.device, tcfg.mixed_precision, tcfg.amp_dtype)
         self.scaler = grad_scaler(self.device, self.amp_dtype)
@@ -370,6 +378,12 @@ class _Run:
         features = batch["features"].to(self.device, non_blocking=True)
         num_frames = batch["num_frames"].to(self.device, non_blocking=True)
         labels = batch["labels"].to(self.device, non_blocking=True)
+        weights = batch.get("label_weights")  # segment data: only rated (and mined negative) pairs count
+        weights = None if weights is None else weights.to(self.device, non_blocking=True)
+        if self.teacher is not None:  # soft labels: a mixture of the ground truth and the teacher's predictions
+            with torch.no_grad():
+                taught = self.teacher(features, num_frames, **model_inputs(batch, self.device))["predictions"].float()
+            labels = (1 - tcfg.teacher_weight) * labels + tcfg.teacher_weight * taught
         self.lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, self.total_examples)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
@@ -378,9 +392,9 @@ class _Run:
             if hasattr(self.model, "training_loss"):  # whole-batch models (sparse inputs) compute their own loss
                 outputs, loss = {}, self.model.training_loss(batch_to(batch, self.device))
             else:
-                outputs = self.net(features, num_frames)
+                outputs = self.net(features, num_frames, **model_inputs(batch, self.device))
                 outputs = {k: v.float() for k, v in outputs.items()}
-                loss = self.loss_fn(outputs, labels)
+                loss = self.loss_fn(outputs, labels, weights)
             objective = loss + tcfg.regularization_penalty * self.model.regularization_loss().to(self.device)
             if "aux_loss" in outputs:
                 objective = objective + outputs["aux_loss"]
@@ -442,12 +456,16 @@ class _Run:
 
         state, tcfg = self.state, self.tcfg
         if self.is_main:
-            metrics = evaluate_model(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
-            metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
+            if self.cfg.data.segment_labels:
+                metrics = self._segment_validation()
+            else:
+                metrics = evaluate_model(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=tcfg.eval_max_videos, amp=tcfg.mixed_precision, bucket_map=False)
+                metrics = {k: metrics[k] for k in ("gap", "hit_at_1", "perr", "map")}
             self.logger.log({"step": state.step, "epoch": state.epoch, "examples": state.examples, **metrics}, "eval")
             self.last_metrics = metrics
-            if metrics["gap"] > state.best_gap:
-                state.best_gap, state.evals_without_improvement = metrics["gap"], 0
+            watched = metrics[self.validation_metric]
+            if watched > state.best_gap:
+                state.best_gap, state.evals_without_improvement = watched, 0
                 save_checkpoint(self.run_dir / "best", self.model, {**self._meta(), "metrics": metrics})
             else:
                 state.evals_without_improvement += 1
@@ -455,6 +473,21 @@ class _Run:
         flag = all_reduce_sum(float(patience > 0 and state.evals_without_improvement >= patience), self.device)
         self.stopped_early = flag > 0
         _train_mode(self.model, self.tcfg.freeze)
+
+    @property
+    def validation_metric(self) -> str:
+        return "segment_map" if self.cfg.data.segment_labels else "gap"
+
+    def _segment_validation(self) -> dict:
+        """MAP@100K of the rated held-out segments ranked by the model (the Kaggle-2019 metric), plus
+        GAP over the rated pairs; one pass over the data."""
+        from ..evaluation.evaluate import rated_segment_predictions
+        from ..evaluation.evaluator import Evaluator
+        from ..evaluation.segments import rated_segment_map
+
+        evaluator = Evaluator(self.cfg.data.num_classes, top_k=20, bucket_map=False)
+        rated = rated_segment_predictions(self.model, self.eval_files, self.cfg.data, device=self.device, max_videos=self.tcfg.eval_max_videos, amp=self.tcfg.mixed_precision, evaluator=evaluator)
+        return {"segment_map": rated_segment_map(rated)["segment_map"], "gap": evaluator.result().as_dict()["gap"]}
 
     # -- checkpoint -------------------------------------------------------------------------------
 
@@ -488,9 +521,9 @@ class _Run:
         self.logger.close()
         best = state.best_gap if state.best_gap >= 0 else None
         if self.is_main:
-            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint), "read": self.read_stats.as_dict()}
+            summary = {"steps": state.step, "examples": state.examples, "best_gap": best, "validation_metric": self.validation_metric, "stopped_early": self.stopped_early, "checkpoint": str(self.last_checkpoint), "read": self.read_stats.as_dict()}
             write_text_atomic(self.run_dir / "train_summary.json", json.dumps(summary, indent=2))
-        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early, self.read_stats)
+        return TrainResult(self.run_dir, self.last_checkpoint, state.step, state.examples, best, self.logger.history, self.stopped_early, self.read_stats, self.validation_metric)
 
 
 def train(
@@ -512,6 +545,10 @@ def train(
     """
     run_dir = Path(out_dir)
     train_files, eval_files = _data_files(train_data), _data_files(eval_data)
+    if config.train.folds and train_files:
+        if eval_files:
+            raise ValueError(f"train.folds={config.train.folds} validates on a held-out fold of the training files: pass no eval data, or set train.folds=0")
+        train_files, eval_files = split_by_shard(train_files, config.train.folds, config.train.fold)
     resume_from = None
     if resume:
         resume_from, train_files, eval_files = _check_resume(run_dir, config, train_files, eval_files, allow_changes)
