@@ -162,7 +162,8 @@ def render(raw: dict) -> str:
         "",
     ]
     rows = []
-    for name, row in raw["models"].items():
+    for name in ["class prior", *MODELS]:
+        row = raw["models"][name]
         rows.append([name] + [f"{row[s][k]:.3f}" for s in ("validate", "rated_test") for k in ("gap", "hit1", "perr")])
     lines.append(markdown_table(["model", "validate GAP", "validate Hit@1", "validate PERR", "rated-test GAP", "rated-test Hit@1", "rated-test PERR"], rows))
     multimodal = set(raw["multimodal_classes"])
@@ -186,7 +187,7 @@ def render(raw: dict) -> str:
               markdown_table(["classes", "rgb only", "audio only", "both"], ridge_rows)]
     firing = raw["sparse_firing"]
     lines += ["", f"Sparse base-classifier features firing per frame, fraction of the vocabulary (mean over {SPARSE_VIDEOS} training videos):", "",
-              markdown_table(["preset"] + sorted(next(iter(firing.values()))), [[p] + [f"{100 * v:.1f} %" for _, v in sorted(f.items())] for p, f in firing.items()])]
+              markdown_table(["preset"] + sorted(next(iter(firing.values()))), [[p] + [f"{100 * v:.1f} %" for _, v in sorted(firing[p].items())] for p in ("tiny", "small", "medium")])]
     return "\n".join(lines) + "\n"
 
 
