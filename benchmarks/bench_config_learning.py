@@ -37,8 +37,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MARGIN = 0.05  # GAP above the better baseline that counts as learning
 MIN_SEEDS = 3  # fewer seeds give no verdict
 # A few dozen steps: learning rates below these floors are raised to them (the check may change
-# the lr). Adam's floor is 0.001, not 0.01: at 0.01 the 512-1200-cell recurrent configs do not
-# learn here while at 0.001 they do (and the NetVLAD family learns at either). RMSProp's floor is
+# the lr). Adam's floor is 0.001, not 0.01: at 0.01 the 512-1200-cell recurrent configs were not shown to
+# learn here while at 0.001 they learn (and the NetVLAD family learns at either). RMSProp's floor is
 # low too: PyTorch's RMSprop starts its average of g² at 0, so its first steps are ~10x the
 # learning rate (TF starts it at 1); at 0.01 it wrecks BoF's 4096-wide layers.
 MIN_LR = {"adam": 0.001, "adagrad": 0.01, "sgd": 0.01, "rmsprop": 0.001}
