@@ -31,55 +31,50 @@ def torchrun_world() -> tuple[int, int]:
     return rank, world
 
 
-def run_per_file(task: Callable, items: Sequence, *, dask: str | None = None, retries: int = RETRIES, on_done: Callable[[int, Any], None] | None = None) -> list:
-    """[task(item) for item in items], computed locally, over torchrun ranks or on Dask.
-
-    `on_done(i, result)` is called in this process as each result arrives (progress, manifests);
-    under torchrun every rank gets every result, in item order, after all ranks finished.
-    """
+def run_per_file(task: Callable, items: Sequence, *, on_done: Callable[[int, Any], None], dask: str | None = None, workers: int = 1, retries: int = RETRIES) -> None:
+    """Compute task(item) for every item and hand each result to `on_done(i, result)` in this
+    process as it arrives (any order): on Dask (`dask`), over torchrun ranks (only rank 0 gets the
+    results, after every rank finished), in `workers` local processes, or here one by one."""
     if dask:
-        return _on_dask(task, items, dask, retries, on_done)
+        for i, result in dask_results(task, items, dask, retries):
+            on_done(i, result)
+        return
     rank, world = torchrun_world()
     if world > 1:
-        from .train.distributed import gather_objects
+        import torch.distributed as dist
 
         mine = {i: task(items[i]) for i in range(rank, len(items), world)}
-        merged: dict[int, Any] = {}
-        for part in gather_objects(mine):
-            merged.update(part)
-        results = [merged[i] for i in range(len(items))]
-        if on_done is not None:
-            for i, result in enumerate(results):
-                on_done(i, result)
-        return results
-    results = []
+        parts: list | None = [None] * world if rank == 0 else None
+        dist.gather_object(mine, parts, dst=0)
+        if rank == 0:
+            merged = {i: result for part in parts for i, result in part.items()}
+            for i in range(len(items)):
+                on_done(i, merged[i])
+        return
+    if workers > 1 and len(items) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(min(workers, len(items))) as pool:
+            futures = {pool.submit(task, item): i for i, item in enumerate(items)}
+            for future in as_completed(futures):
+                on_done(futures[future], future.result())
+        return
     for i, item in enumerate(items):
-        results.append(task(item))
-        if on_done is not None:
-            on_done(i, results[-1])
-    return results
+        on_done(i, task(item))
 
 
-def _on_dask(task: Callable, items: Sequence, scheduler: str, retries: int, on_done) -> list:
+def dask_results(task: Callable, items: Sequence, scheduler: str, retries: int = RETRIES) -> Iterator[tuple[int, Any]]:
+    """(index, task(item)) as the Dask tasks finish: one task per item, each retried `retries` times."""
+    from distributed import as_completed
+
     from .microbe.dask_jobs import make_runner
 
     runner = make_runner(scheduler)
     try:
         futures = [runner.client.submit(task, item, pure=False, retries=retries) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
-        results: list = [None] * len(items)
-        for future in _completed(futures):
-            i = index[future.key]
-            results[i] = future.result()
+        for future in as_completed(futures):
+            yield index[future.key], future.result()
             future.release()
-            if on_done is not None:
-                on_done(i, results[i])
-        return results
     finally:
         runner.close()
-
-
-def _completed(futures) -> Iterator:
-    from distributed import as_completed
-
-    yield from as_completed(futures)

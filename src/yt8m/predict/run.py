@@ -143,7 +143,7 @@ def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top
     rank = 0 if dask else torchrun_world()[0]
     task = functools.partial(predict_file, checkpoint=str(model.checkpoint), device=device, batch_size=batch_size, top_k=top_k, embeddings=bool(embeddings))
     if rank != 0:
-        run_per_file(task, files)
+        run_per_file(task, files, on_done=None)
         return {"videos": 0, "out": None, "rank": rank}
     names = find_vocabulary(files, vocabulary)
     start = time.perf_counter()
@@ -229,7 +229,7 @@ def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size:
         _remember(model, device)
         task = functools.partial(evaluate_file, checkpoint=str(model.checkpoint), device=device, batch_size=batch_size)
         if not dask and torchrun_world()[0] != 0:
-            run_per_file(task, files)
+            run_per_file(task, files, on_done=None)
             return {"rank": torchrun_world()[0]}
         states: list = []
         with Progress("eval", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
