@@ -7,7 +7,10 @@ import os
 from typing import IO, Iterable
 
 
-BLOCK_SIZE = 8 << 20  # object stores: few large reads beat many small ones
+# Object stores: few large sequential reads beat many small ones (BENCHMARKS.md, "Past one machine":
+# read throughput against block size). YT8M_READ_BLOCK_MB changes it, for every loader worker too.
+BLOCK_SIZE = int(float(os.environ.get("YT8M_READ_BLOCK_MB", "8")) * (1 << 20))
+READ_AHEAD_BLOCKS = 2  # blocks kept per open file: the one being read and the next, fetched in the background
 
 
 def is_url(path: str) -> bool:
@@ -49,10 +52,17 @@ def expand_paths(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> l
     return [p for p in found if not (p in seen or seen.add(p))]
 
 
-def open_binary(path: str, mode: str = "rb") -> IO[bytes]:
-    """Open a local file or an fsspec URL in binary mode (URLs read in BLOCK_SIZE blocks)."""
+def open_binary(path: str, mode: str = "rb", *, block_size: int | None = None) -> IO[bytes]:
+    """Open a local file or an fsspec URL in binary mode.
+
+    URLs are read in `block_size` (default BLOCK_SIZE) range requests, and while one block is
+    consumed the next is fetched in a background thread (fsspec's "background" block cache), so
+    every process (each loader worker opens its own files) overlaps its download with parsing."""
     if is_url(path):
-        return _fsspec().open(path, mode, block_size=BLOCK_SIZE).open()
+        if "r" not in mode:
+            return _fsspec().open(path, mode, block_size=block_size or BLOCK_SIZE).open()
+        return _fsspec().open(path, mode, block_size=block_size or BLOCK_SIZE, cache_type="background",
+                              cache_options={"maxblocks": READ_AHEAD_BLOCKS}).open()
     return open(path, mode)
 
 
