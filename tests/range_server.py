@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,6 +37,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         self.end_headers()
         if self.command == "GET":
             self.server.requests.append((os.path.basename(path), start, end - start + 1))
+            time.sleep(self.server.latency)  # an object store's time to first byte
         self._remaining = end - start + 1
         return f
 
@@ -54,11 +56,11 @@ class _RangeHandler(SimpleHTTPRequestHandler):
 
 class RangeServer:
     """`with RangeServer(folder) as url:` serves folder at http://127.0.0.1:PORT; `.requests` lists
-    every GET as (file name, first byte, length)."""
+    every GET as (file name, first byte, length); `latency` seconds pass before each GET's body."""
 
-    def __init__(self, folder) -> None:
+    def __init__(self, folder, latency: float = 0.0) -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_RangeHandler, directory=str(folder)))
-        self.httpd.requests = []
+        self.httpd.requests, self.httpd.latency = [], latency
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -92,3 +92,11 @@ def gather_objects(value) -> list:
 def restarted_by_torchrun() -> bool:
     """True in a worker group that `torchrun --max-restarts` started again after a failure."""
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def all_reduce_min(value: float, device: torch.device) -> float:
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MIN)
+    return float(tensor.item())

@@ -50,7 +50,7 @@ from ..progress import Progress
 from .build import build_loss, build_model, fit_model_features
 from .checkpoint import latest_checkpoint, load_state_dict, load_trainer_state, load_weights, record_latest, resolve_checkpoint, save_checkpoint, write_text_atomic
 from .config import ExperimentConfig, config_from_dict
-from .distributed import all_reduce_sum, amp_dtype, barrier, gather_objects, grad_scaler, init_distributed, pick_device, restarted_by_torchrun
+from .distributed import all_reduce_min, all_reduce_sum, amp_dtype, barrier, gather_objects, grad_scaler, init_distributed, pick_device, restarted_by_torchrun
 from .optim import clip_gradients, learning_rate, make_optimizer
 
 LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map"]
@@ -295,7 +295,8 @@ class _Run:
         data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.optimizer.batch_size)  # per-rank micro-batch
         self.accumulate = cfg.optimizer.accumulate
         self.dataset = VideoDataset(self.train_files, data_cfg, training=True, seed=tcfg.seed, rank=self.rank, world_size=self.world_size, accumulate=self.accumulate)
-        self.steps_per_epoch = self.dataset.batches_per_epoch() // self.accumulate
+        # equal on every rank by construction (global order); segment examples are counted per rank: the fewest set the pace
+        self.steps_per_epoch = int(all_reduce_min(self.dataset.batches_per_epoch() // self.accumulate, self.device))
         epoch_examples = self.steps_per_epoch * cfg.optimizer.batch_size * self.world_size * self.accumulate
         self.total_examples = tcfg.epochs * epoch_examples if cfg.schedule.name == "cosine" else None
         self.total_steps = tcfg.epochs * self.steps_per_epoch
@@ -346,7 +347,7 @@ class _Run:
         loader = loader_for(self.dataset, pin_memory=self.device.type == "cuda")
         batches = iter(loader)
         with _merged_on_exit(self.read_stats, loader.read_stats):
-            while not self._finished():
+            while not self._finished() and self.state.batch_in_epoch < self.steps_per_epoch * self.accumulate:
                 wait_start = time.perf_counter()
                 micro = [b for b in (next(batches, None) for _ in range(self.accumulate)) if b is not None]
                 self.window["wait"] += time.perf_counter() - wait_start
