@@ -72,8 +72,11 @@ def test_predict_and_eval_on_two_ranks_and_on_dask_equal_one_process(run_and_dat
     assert _metrics(tmp_path / "eval-ranks" / "metrics.json") == _metrics(tmp_path / "eval-local" / "metrics.json")
     assert (tmp_path / "eval-ranks" / "per_class_ap.csv").read_bytes() == (tmp_path / "eval-local" / "per_class_ap.csv").read_bytes()
 
-    on_dask = predict(d / "run", data, tmp_path / "dask.csv", progress=False, dask="local:2")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:  # a running scheduler
+        on_dask = predict(d / "run", data, tmp_path / "dask.csv", progress=False, dask=cluster.scheduler_address)
+        evaluate(d / "run", data, tmp_path / "eval-dask", progress=False, dask=cluster.scheduler_address)
     assert on_dask["read"] == local["read"]
     assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
-    evaluate(d / "run", data, tmp_path / "eval-dask", progress=False, dask="local:2")
     assert _metrics(tmp_path / "eval-dask" / "metrics.json") == _metrics(tmp_path / "eval-local" / "metrics.json")
