@@ -58,3 +58,23 @@ def test_training_loader_over_http_equals_the_local_one(store):
     local = batches([str(d / "a.tfrecord"), str(d / "b.arrow")])
     assert [ids for ids, _ in remote] == [ids for ids, _ in local] and len(local) == 40 // 6
     assert all(np.array_equal(r, l) for (_, r), (_, l) in zip(remote, local))
+
+
+def test_sniffing_a_header_costs_one_block_and_streaming_reads_ahead(store):
+    d, _ = store
+    block = 1 << 20
+    server = RangeServer(d)
+    with server as url:
+        with io_paths.open_binary(f"{url}/a.tfrecord", block_size=block) as f:
+            assert f.read(16) == (d / "a.tfrecord").read_bytes()[:16]
+        sniffed = list(server.requests)
+        server.requests.clear()
+        with io_paths.open_binary(f"{url}/a.tfrecord", block_size=block) as f:
+            f.read(16)
+            f.seek(block + 10)
+            f.read(16)  # into block 1: block 2 is fetched ahead, before anyone asks for it
+            deadline = __import__("time").monotonic() + 10
+            while len(server.requests) < 3 and __import__("time").monotonic() < deadline:
+                __import__("time").sleep(0.01)
+    assert [(start, length) for _, start, length in sniffed] == [(0, block)]
+    assert [start for _, start, _ in server.requests] == [0, block, 2 * block]
