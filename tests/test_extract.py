@@ -200,14 +200,16 @@ def test_extraction_resumes_per_video_and_refuses_other_settings(videos, tiny_ba
         extract(paths[:3], tmp_path / "out", tiny_config(tiny_backbone, fps=2.0), pca=tmp_path / "pca", progress=False)
 
 
-def test_parallel_workers_write_the_same_records(videos, tiny_backbone, tmp_path):
+def test_parallel_workers_and_dask_write_the_same_records(videos, tiny_backbone, tmp_path):
     _, paths = videos
     cfg = tiny_config(tiny_backbone, audio="zero")
     fit_pca(paths, tmp_path / "pca", cfg, progress=False)
     extract(paths, tmp_path / "one", cfg, pca=tmp_path / "pca", workers=1, progress=False)
     extract(paths, tmp_path / "two", cfg, pca=tmp_path / "pca", workers=2, progress=False)
-    one, two = ((tmp_path / name / "frame" / "train0000.tfrecord").read_bytes() for name in ("one", "two"))
-    assert one == two
+    extract(paths, tmp_path / "dask", cfg, pca=tmp_path / "pca", dask="local:2", progress=False)  # one Dask task per video
+    one, two, dask = ((tmp_path / name / kind / "train0000.tfrecord").read_bytes() for name in ("one", "two", "dask") for kind in ("frame",))
+    assert one == two == dask
+    assert (tmp_path / "one" / "video" / "train0000.tfrecord").read_bytes() == (tmp_path / "dask" / "video" / "train0000.tfrecord").read_bytes()
     record = next(read_records(str(tmp_path / "one" / "frame" / "train0000.tfrecord"), "frame", feature_sizes=(8, 8)))
     assert (record.features["audio"] == quantize(0.0)).all()  # zero audio
 

@@ -116,3 +116,17 @@ def test_cli_gzip_damage_is_one_clear_line(tmp_path):
     result = runner.invoke(app, ["convert", str(path), "--out", str(tmp_path / "out"), "--skip-corrupt", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "unread" in result.output
+
+
+def test_convert_on_dask_writes_what_the_local_run_writes(tmp_path):
+    """`yt8m convert --dask local:2`: one task per file on a 2-worker cluster, same shards and manifest."""
+    records = frame_records(30, num_classes=20)
+    for i in range(3):
+        write_records(tmp_path / "in" / f"t{i}.tfrecord", records[i * 10 : (i + 1) * 10], "frame")
+    for name, extra in (("local", ["--workers", "1"]), ("dask", ["--dask", "local:2"])):
+        out = CliRunner().invoke(app, ["convert", str(tmp_path / "in" / "*.tfrecord"), "--out", str(tmp_path / name), *extra])
+        assert out.exit_code == 0, out.output
+    for i in range(3):
+        assert (tmp_path / "local" / f"t{i}.arrow").read_bytes() == (tmp_path / "dask" / f"t{i}.arrow").read_bytes()
+    manifest = {n: json.loads((tmp_path / n / convert_module.MANIFEST).read_text()) for n in ("local", "dask")}
+    assert manifest["local"] == manifest["dask"]

@@ -52,7 +52,7 @@ def test_many_files_dealt_whole(tmp_path):
 
 def test_shuffle_is_seeded_and_changes_with_epoch(frame_files):
     d, _ = frame_files
-    config = DataConfig(num_classes=20, batch_size=64, shuffle_buffer=16)
+    config = DataConfig(num_classes=20, batch_size=8, shuffle_buffer=16)
 
     def order(seed, epoch):
         ds = VideoDataset(str(d), config, training=True, seed=seed)

@@ -35,9 +35,8 @@ def test_counts_from_2_workers_x_2_ranks_reach_the_caller(tmp_path, training):
         loader = make_loader(str(tmp_path / "*.tfrecord"), config, training=training, seed=1, rank=rank, world_size=2)
         ids += [i for batch in loader for i in batch["ids"]]
         total.merge(loader.read_stats)
-    # evaluation reads every intact record; training uses full batches only (each worker drops its remainder)
-    assert total.records == len(ids)
-    assert len(ids) == 37 if not training else 37 - 4 * 3 <= len(ids) < 37
+    # evaluation reads every intact record; training uses full global batches of 2 ranks x 4: all 40 positions here
+    assert total.records == len(ids) == 37
     assert sorted((s.path.rsplit("/", 1)[1], s.index) for s in total.skipped) == [("a.tfrecord", 3), ("a.tfrecord", 17), ("b.tfrecord", 8)]
     assert total.by_reason() == {"data_crc": 3}
 
@@ -61,7 +60,8 @@ def test_train_eval_predict_show_the_counts(tmp_path):
     config = load_config(None, ["model.name=logistic", "data.kind=video", "data.num_classes=10", "data.skip_corrupt=true", "optimizer.batch_size=13", "train.epochs=1", "train.tensorboard=false"])
     result = train(config, str(tmp_path / "train.tfrecord"), tmp_path / "run", progress=False)
     summary = json.loads((result.run_dir / "train_summary.json").read_text())
-    assert summary["read"]["records"] == 39 and summary["read"]["skipped"] == 1 and summary["read"]["by_reason"] == {"data_crc": 1}
+    # one global batch of 13 is 3 steps: positions 0-38 are read (record 4 among them is skipped), record 39 is not
+    assert summary["read"]["records"] == 38 and summary["read"]["skipped"] == 1 and summary["read"]["by_reason"] == {"data_crc": 1}
     runner = CliRunner()
     out = runner.invoke(app, ["eval", str(result.run_dir), "--data", str(tmp_path / "val.tfrecord"), "--out", str(tmp_path / "eval")])
     assert out.exit_code == 0, out.output

@@ -66,8 +66,8 @@ def test_training_drops_partial_batches_but_evaluation_sees_every_video(frame_da
     config = _config("data.num_workers=2").data
     config = type(config)(**{**config.__dict__, "batch_size": 8})
     training = [b for b in make_loader(str(frame_data / "train*.tfrecord"), config, training=True)]
-    # two files of 70 and 30 videos, one per worker: 8 + 3 full batches, no 6-video tails
-    assert all(len(b["ids"]) == 8 for b in training) and len(training) == 70 // 8 + 30 // 8
+    # two files of 70 and 30 videos in one global order: 12 full batches shared by the workers, one 4-video tail dropped
+    assert all(len(b["ids"]) == 8 for b in training) and len(training) == 100 // 8
     dataset = VideoDataset(str(frame_data / "train*.tfrecord"), config, training=True)
     assert dataset.batches_per_epoch(num_workers=2) == len(training)
     evaluation = [b for b in make_loader(str(frame_data / "train*.tfrecord"), config, training=False)]

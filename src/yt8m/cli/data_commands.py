@@ -106,6 +106,7 @@ def convert(
     num_classes: Optional[int] = CLASSES,
     sparse_features: Optional[str] = SPARSE,
     workers: Optional[int] = typer.Option(None, help="parallel processes (default: all cores)"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="one task per file on Dask: local:N (a local cluster of N workers) or a scheduler address; workers must see --out"),
     skip_corrupt: bool = typer.Option(False, "--skip-corrupt", help="count and report bad records instead of failing"),
     compression: str = COMPRESSION,
 ) -> None:
@@ -116,7 +117,7 @@ def convert(
     try:
         files = expand_paths(inputs)
         schema = _schema(kind, feature_names, feature_sizes, _bound(num_classes), sparse_features, files)
-        summary = run(files, out, schema, workers=workers, skip_corrupt=skip_corrupt, compression=compression)
+        summary = run(files, out, schema, workers=workers, skip_corrupt=skip_corrupt, compression=compression, dask=dask)
     except (RecordError, FileNotFoundError, ValueError, OSError) as exc:
         fail(_explain(exc, _bound(num_classes)))
     mb = summary.output_bytes / 1e6

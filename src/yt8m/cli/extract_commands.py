@@ -42,6 +42,7 @@ def extract_command(
     max_frames: int = typer.Option(300, "--max-frames", help="frames kept from the start of each video (0 = all)"),
     audio: str = typer.Option("logmel", "--audio", help="logmel (log-mel [mean; std] whitened to 128-d) | zero"),
     workers: int = typer.Option(1, "--workers", "-w", help="worker processes (one core each)"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="one task per video on Dask: local:N (a local cluster of N workers) or a scheduler address"),
     split: str = typer.Option("train", "--split", help="output file prefix: OUT/frame/<split>0000.tfrecord"),
     videos_per_file: int = typer.Option(1000, "--videos-per-file", help="records per output file"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
@@ -58,7 +59,7 @@ def extract_command(
             summary = fit_pca(files, out, cfg, workers=workers, progress=not quiet)
             typer.echo(f"{out}: PCA fitted on {summary['frames']} frames of {summary['videos'] - len(summary['failed'])} videos")
         else:
-            summary = extract(files, out, cfg, labels=str(labels) if labels else None, pca=pca, workers=workers, split=split,
+            summary = extract(files, out, cfg, labels=str(labels) if labels else None, pca=pca, workers=workers, dask=dask, split=split,
                               videos_per_file=videos_per_file, progress=not quiet)
             typer.echo(f"{out}: {summary['extracted']}/{summary['videos']} videos extracted into {len(summary['files'])} files")
     except (ValueError, FileNotFoundError, ImportError, VideoDecodeError) as error:

@@ -58,6 +58,9 @@ def train(
     typer.echo(f"training data: {result.read_stats.summary_line()}")
 
 
+DASK = typer.Option(None, "--dask", help="run one task per file on Dask: local:N (a local cluster of N workers) or a scheduler address (tcp://host:8786)")
+
+
 @app.command("eval")
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="checkpoint or run directory (its best, else latest, checkpoint)"),
@@ -68,17 +71,21 @@ def evaluate(
     segments: bool = typer.Option(False, "--segments", help="segment-rated data: metrics over rated segments and the Kaggle-2019 MAP@100K"),
     segment_label_ids: Optional[str] = typer.Option(None, "--segment-label-ids", help="rated classes for MAP@100K (default: found beside the data, else the classes the data rates)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    dask: Optional[str] = DASK,
 ) -> None:
-    """GAP, Hit@1, Hit@5, PERR, mAP (top-20 and 1e-4 buckets) and per-class AP. Deterministic."""
+    """GAP, Hit@1, Hit@5, PERR, mAP (top-20 and 1e-4 buckets) and per-class AP. Deterministic.
+    One task per file, under torchrun (rank 0 writes) or on Dask: the metrics of one process."""
     from ..io.paths import expand_paths
     from ..predict.run import eval_out_dir
     from ..predict.run import evaluate as run
 
     try:
         out_dir = out or eval_out_dir(checkpoint, data, expand_paths(data), segments=segments)
-        metrics = run(checkpoint, data, out_dir, batch_size=batch_size, vocabulary=vocabulary, device=device, segments=segments, segment_label_ids=segment_label_ids)
+        metrics = run(checkpoint, data, out_dir, batch_size=batch_size, vocabulary=vocabulary, device=device, segments=segments, segment_label_ids=segment_label_ids, dask=dask)
     except _EXPECTED as exc:
         fail(_message(exc))
+    if "rank" in metrics:  # another torchrun rank: rank 0 reports
+        return
     keys = ["num_videos", "gap", "hit_at_1", "hit_at_5", "perr", "map", "map_buckets", "segment_map_at_100k"]
     typer.echo("  ".join(f"{k}={metrics[k]:.4f}" if isinstance(metrics.get(k), float) else f"{k}={metrics.get(k)}" for k in keys if k in metrics))
     if "read" in metrics:
@@ -104,8 +111,10 @@ def predict(
     seed: int = typer.Option(0, "--seed", help="segment CSV: seed of the tie order when bucketing"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="also write each video's representation (.npz: ids, embeddings)"),
+    dask: Optional[str] = DASK,
 ) -> None:
-    """Top-k predictions per video as the Kaggle CSV, Parquet or JSONL; or segment retrieval. Streams."""
+    """Top-k predictions per video as the Kaggle CSV, Parquet or JSONL; or segment retrieval. Streams.
+    One task per file, under torchrun (rank 0 writes) or on Dask: the file one process writes."""
     from ..predict.run import predict as run
     from ..predict.run import predict_segment_file
 
@@ -117,9 +126,11 @@ def predict(
             summary = predict_segment_file(checkpoint, data, out, segment_label_ids=segment_label_ids, options=options, device=device)
             typer.echo(f"wrote {summary['classes']} classes over {summary['segments']} segments of {summary['videos']} videos to {summary['out']}")
             return
-        summary = run(checkpoint, data, out, format=format, top_k=top_k, batch_size=batch_size, vocabulary=vocabulary, device=device, embeddings=embeddings)
+        summary = run(checkpoint, data, out, format=format, top_k=top_k, batch_size=batch_size, vocabulary=vocabulary, device=device, embeddings=embeddings, dask=dask)
     except _EXPECTED as exc:
         fail(_message(exc))
+    if "rank" in summary:  # another torchrun rank: rank 0 reports
+        return
     typer.echo(f"wrote {summary['videos']} videos to {summary['out']} ({summary['ms_per_video']:.2f} ms/video)")
     if "read" in summary:
         typer.echo(f"data: {summary['read_summary']}")

@@ -1,26 +1,39 @@
 """PyTorch loading for both file formats: an IterableDataset and its DataLoader.
 
 Work is split across DataLoader workers and distributed ranks without duplicates or losses:
-every (rank, worker) pair is a "slot". TFRecord files are dealt to slots round robin when there
-are at least as many files as slots; otherwise (and always for shards, which have random
-access) record i of file f goes to slot (i + f) mod slots. Each slot shuffles through a seeded
-buffer, selects frames, and yields ready uint8 batches; dequantization happens in the model.
+every (rank, worker) pair is a "slot".
 
-Training batches are exact and resumable:
-- every slot yields only full batches (a slot whose share is smaller than one batch yields that
-  share once), so no worker adds a tiny tail batch each epoch; the up to batch_size - 1 videos a
-  slot drops differ every epoch because the shuffle does. Evaluation yields every video.
-- the shuffle order is drawn from (seed, epoch, slot) and frame sampling from (seed, epoch, file,
-  record), so batch k of an epoch is the same whatever was read before it; the DataLoader yields
-  the workers' batches round robin. `set_position(epoch, batches_done)` therefore resumes an epoch
-  exactly: each worker passes over the records of its batches already used without parsing them.
+Training uses one global order per epoch, the same on every rank and worker: the files (shuffled
+per epoch when `shuffle_buffer` > 0), their records in order, then permuted within consecutive
+windows of `shuffle_buffer` records, drawn from (seed, epoch). Global batch k is positions
+[k·G, (k+1)·G) of that order, G = batch_size · world_size · accumulate; micro-batch j of it goes to
+rank r as positions k·G + (j·world_size + r)·batch_size onwards. So:
+- N ranks at batch B (or one rank accumulating N micro-batches of B) see exactly the batches one
+  rank sees at batch N·B, in the same order, whatever the file count and size;
+- every rank gets the same number of batches (no rank waits for another at an epoch end), every
+  record is used at most once per epoch and all but the last partial global batch (fewer than G
+  records, different ones every epoch when shuffling) are used;
+- DataLoader workers take a rank's micro-batches in turn, and the DataLoader yields them round
+  robin, so the batches and their order do not depend on the number of workers either;
+- `set_position(epoch, batches_done)` resumes at any micro-batch: the order depends only on
+  (seed, epoch), never on what ran before (restarts included). Records before the position are
+  not read; a slot reads only the files holding its records, and parses only its own records.
+Frame sampling is drawn from (seed, epoch, file, record). Shards have random access; TFRecords
+are framed sequentially, so every slot frames (not parses) the TFRecord files it needs: for many
+ranks, convert to shards first (`yt8m convert`).
+
+Evaluation (and segment-example training, whose examples per record are known only after
+parsing) splits files instead: TFRecord files are dealt to slots round robin when there are at
+least as many files as slots; otherwise (and always for shards) record i of file f goes to slot
+(i + f) mod slots. Evaluation yields every video; segment training yields full batches per slot,
+shuffled through a seeded buffer.
 
 Read accounting (records read, skipped, unread file tails) travels with the batches: each batch
 carries what its slot counted since the previous one under READ_STATS, a slot that ends with
 counts but no batch to carry them sends a stats-only item, and `tally_read_stats` (used by
 `make_loader`'s loader, the trainer and inference) strips them off and sums them for the caller;
-`gather_read_stats` sums over distributed ranks. Records passed over on a resume are not parsed,
-so only their framing damage is counted again.
+`gather_read_stats` sums over distributed ranks. A record's parse failure is counted by the slot
+that owns it; framing damage (a file's tail, a bad CRC) by one slot per file.
 """
 
 from __future__ import annotations
@@ -146,9 +159,13 @@ class VideoDataset(IterableDataset):
         seed: int = 0,
         rank: int | None = None,
         world_size: int | None = None,
+        accumulate: int = 1,
     ) -> None:
         super().__init__()
+        if accumulate < 1:
+            raise ValueError(f"optimizer.accumulate must be >= 1, got {accumulate}")
         self.files = expand_paths(paths)
+        self.accumulate = accumulate
         self.config = config if training else config.for_evaluation()
         self.training, self.seed, self.epoch = training, seed, 0
         default_rank, default_world = distributed_slot()
@@ -158,6 +175,12 @@ class VideoDataset(IterableDataset):
         self._file_index = {path: i for i, path in enumerate(self.files)}
         self._counts: dict[str, int] = {}
         self._skip: list[int] | None = None
+        self._start = 0  # micro-batches of the epoch already used (global order)
+
+    @property
+    def global_order(self) -> bool:
+        """Training batches come from the one global order (see the module docstring)."""
+        return self.training and not self.config.segment_labels
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle differently each epoch (call before iterating, on every rank)."""
@@ -166,8 +189,9 @@ class VideoDataset(IterableDataset):
     def set_position(self, epoch: int, batches_done: int, num_workers: int | None = None) -> None:
         """Start the next iteration at batch `batches_done` of `epoch` (as the DataLoader yields them)."""
         self.epoch = epoch
+        self._start = batches_done
         workers = self.config.num_workers if num_workers is None else num_workers
-        if not batches_done:
+        if self.global_order or not batches_done:
             self._skip = None
         elif workers <= 1:  # one reader: no need to count records to split the position
             self._skip = [batches_done]
@@ -192,9 +216,20 @@ class VideoDataset(IterableDataset):
             return -(-examples // size)
         return examples // size if examples >= size else int(examples > 0)
 
+    def global_batch(self) -> int:
+        """Records per optimizer step over all ranks: batch_size · world_size · accumulate."""
+        return self.config.batch_size * self.world_size * self.accumulate
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch, the same on every rank (global order)."""
+        return sum(self._record_count(f) for f in self.files) // self.global_batch()
+
     def batches_per_worker(self, num_workers: int | None = None) -> list[int]:
         """Batches each DataLoader worker of this rank yields per epoch."""
         workers = max(self.config.num_workers if num_workers is None else num_workers, 1)
+        if self.global_order:
+            total = self.steps_per_epoch() * self.accumulate
+            return [len(range(w, total, workers)) for w in range(workers)]
         slots = self.world_size * workers
         return [self._batches(self._slot_examples(self.rank * workers + w, slots)) for w in range(workers)]
 
@@ -213,6 +248,87 @@ class VideoDataset(IterableDataset):
                     done[w] += 1
                     remaining -= 1
         return done
+
+    # -- the global training order ---------------------------------------------------------------
+
+    def epoch_order(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(files in reading order, each file's first input position, output -> input position)."""
+        files = list(self.files)
+        window = self.config.shuffle_buffer
+        if window:
+            np.random.default_rng([self.seed, self.epoch, 7]).shuffle(files)
+        starts = np.concatenate([[0], np.cumsum([self._record_count(f) for f in files])]).astype(np.int64)
+        order = np.arange(int(starts[-1]), dtype=np.int64)
+        if window > 1:
+            rng = np.random.default_rng([self.seed, self.epoch, 11])
+            for first in range(0, len(order), window):
+                rng.shuffle(order[first : first + window])
+        return files, starts, order
+
+    def micro_batch_positions(self, m: int) -> range:
+        """Output positions of this rank's micro-batch m (module docstring)."""
+        k, j = divmod(m, self.accumulate)
+        size = self.config.batch_size
+        first = k * self.global_batch() + (j * self.world_size + self.rank) * size
+        return range(first, first + size)
+
+    def _global_batches(self, worker: int, workers: int, stats: ReadStats) -> Iterator[list]:
+        """This worker's micro-batches in order: lists of (path, index, decode), None for a record
+        that was not intact. Framing damage is counted for records this worker owns, file tails by
+        one slot per file."""
+        files, starts, order = self.epoch_order()
+        total = (len(order) // self.global_batch()) * self.accumulate
+        mine = range(self._start + worker, total, workers)
+        if not len(mine):
+            return
+        wanted = [order[self.micro_batch_positions(m)] for m in mine]
+        needed = np.unique(np.concatenate(wanted))
+        needed_set = set(needed.tolist())
+        slot, slots = self.rank * workers + worker, self.world_size * workers
+        scratch = ReadStats()
+
+        def settle(lo: int, reporter: bool) -> None:
+            delta = scratch.take()
+            delta.skipped = [x for x in delta.skipped if (reporter if x.index is None else lo + x.index in needed_set)]
+            if not reporter:
+                delta.unread = []
+            stats.merge(delta)
+
+        def owned(decode):
+            def run():
+                record = decode()
+                stats.merge(scratch.take())  # parse failures and the record count: always this slot's
+                return record
+            return run
+
+        def stream() -> Iterator[tuple[int, tuple]]:
+            for f, path in enumerate(files):
+                lo, hi = int(starts[f]), int(starts[f + 1])
+                inside = needed[(needed >= lo) & (needed < hi)]
+                reporter = self._file_index[path] % slots == slot
+                if not len(inside) and not reporter:
+                    continue
+                stop = None if reporter else int(inside[-1]) - lo + 1
+                for index, decode in iter_lazy(path, self.config.schema, skip_corrupt=self.config.skip_corrupt, stats=scratch, stop=stop):
+                    settle(lo, reporter)
+                    if lo + index in needed_set:
+                        yield lo + index, (path, index, owned(decode))
+                settle(lo, reporter)
+
+        items, stash, seen = stream(), {}, -1
+        for positions in wanted:
+            batch = []
+            for q in positions.tolist():
+                while seen < q:
+                    nxt = next(items, None)
+                    if nxt is None:
+                        seen = len(order)
+                        break
+                    seen, stash[nxt[0]] = nxt[0], nxt[1]
+                batch.append(stash.pop(q, None))
+            yield batch
+        for _ in items:  # a reporter frames its files to the end (their tails)
+            pass
 
     # -- work splitting -------------------------------------------------------------------------
 
@@ -295,6 +411,9 @@ class VideoDataset(IterableDataset):
         return video_example(record, self.config, rng)
 
     def __iter__(self) -> Iterator[dict]:
+        if self.global_order:
+            yield from self._iter_global()
+            return
         slot, slots, worker = self._slot()
         size = self.config.batch_size
         skip = self._skip[worker] * size if self._skip else 0
@@ -318,6 +437,17 @@ class VideoDataset(IterableDataset):
             yield {**ready, READ_STATS: stats.take()}
         if chunk and (not self.training or full_batches == 0):
             batch = self._collate(chunk)
+            if batch is not None:
+                yield {**batch, READ_STATS: stats.take()}
+        if stats:
+            yield {READ_STATS: stats.take()}
+
+    def _iter_global(self) -> Iterator[dict]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        stats = ReadStats()
+        for number, items in enumerate(self._global_batches(worker, workers, stats)):
+            batch = self._collate([i for i in items if i is not None], number)
             if batch is not None:
                 yield {**batch, READ_STATS: stats.take()}
         if stats:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
@@ -10,6 +12,59 @@ from ..io.paths import expand_paths
 from ..io.report import ReadStats
 from ..predict.inference import iterate_predictions
 from .evaluator import Evaluator
+
+
+@dataclass
+class EvaluationState:
+    """What one pass over some files leaves: the evaluator, positives per class, the read accounting.
+    States of consecutive files merge into the state of one pass over all of them (sharded eval)."""
+
+    evaluator: Evaluator
+    positives: np.ndarray
+    read_stats: ReadStats = field(default_factory=ReadStats)
+
+    def merge(self, other: "EvaluationState") -> "EvaluationState":
+        self.evaluator.merge(other.evaluator)
+        self.positives += other.positives
+        self.read_stats.merge(other.read_stats)
+        return self
+
+    def metrics(self) -> dict:
+        """GAP, Hit@1, Hit@5, PERR, mAP, bucketed mAP, per-class AP, positives and the read counts."""
+        result = self.evaluator.result()
+        metrics = result.as_dict()
+        metrics["per_class_ap"] = [None if np.isnan(ap) else float(ap) for ap in result.average_precisions]
+        metrics["positives_per_class"] = self.positives.tolist()
+        metrics["read"], metrics["read_summary"] = self.read_stats.as_dict(), self.read_stats.summary_line()
+        return metrics
+
+
+def evaluation_state(
+    model: torch.nn.Module,
+    paths,
+    data: DataConfig,
+    *,
+    device: torch.device | str = "cpu",
+    max_videos: int | None = None,
+    amp: bool = False,
+    top_k: int = 20,
+    bucket_map: bool = True,
+    progress: bool = False,
+) -> EvaluationState:
+    """One streaming pass of `model` over `paths` (see `evaluate_model`)."""
+    from ..predict.totals import count_videos
+    from ..progress import Progress
+
+    state = EvaluationState(Evaluator(data.num_classes, top_k=top_k, bucket_map=bucket_map), np.zeros(data.num_classes, dtype=np.int64))
+    total = count_videos(expand_paths(paths)) if progress and not data.segment_labels else None
+    if total is not None and max_videos is not None:
+        total = min(total, max_videos)
+    with Progress("eval", total=total, unit="segments" if data.segment_labels else "videos", enabled=progress) as bar:
+        for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp, read_stats=state.read_stats):
+            state.evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))
+            state.positives += (batch["labels"] > 0).sum(0)
+            bar.advance(len(batch["ids"]))
+    return state
 
 
 def evaluate_model(
@@ -31,26 +86,7 @@ def evaluate_model(
     before scoring, as the official segment evaluation does. `progress` shows videos done and time
     left (the total is known for shards and plain TFRecords).
     """
-    from ..predict.totals import count_videos
-    from ..progress import Progress
-
-    evaluator = Evaluator(data.num_classes, top_k=top_k, bucket_map=bucket_map)
-    positives = np.zeros(data.num_classes, dtype=np.int64)
-    read_stats = ReadStats()
-    total = count_videos(expand_paths(paths)) if progress and not data.segment_labels else None
-    if total is not None and max_videos is not None:
-        total = min(total, max_videos)
-    with Progress("eval", total=total, unit="segments" if data.segment_labels else "videos", enabled=progress) as bar:
-        for batch in iterate_predictions(model, paths, data, device=device, max_videos=max_videos, amp=amp, read_stats=read_stats):
-            evaluator.add(batch["predictions"], batch["labels"], weights=batch.get("label_weights"))
-            positives += (batch["labels"] > 0).sum(0)
-            bar.advance(len(batch["ids"]))
-    result = evaluator.result()
-    metrics = result.as_dict()
-    metrics["per_class_ap"] = [None if np.isnan(ap) else float(ap) for ap in result.average_precisions]
-    metrics["positives_per_class"] = positives.tolist()
-    metrics["read"], metrics["read_summary"] = read_stats.as_dict(), read_stats.summary_line()
-    return metrics
+    return evaluation_state(model, paths, data, device=device, max_videos=max_videos, amp=amp, top_k=top_k, bucket_map=bucket_map, progress=progress).metrics()
 
 
 def rated_segment_predictions(model: torch.nn.Module, paths, data: DataConfig, *, device: torch.device | str = "cpu", max_videos: int | None = None, amp: bool = False, evaluator: Evaluator | None = None) -> dict:

@@ -103,6 +103,21 @@ class Evaluator:
             self._buckets.add(p, entries)
         self.num_videos += p.shape[0]
 
+    def merge(self, other: "Evaluator") -> "Evaluator":
+        """Add everything `other` saw, as if its batches had been added here after ours: the state of
+        one pass over files A then B equals A's merged with B's (integer counts, lists in order), so
+        shards evaluated apart (ranks, Dask tasks) give the single-process metrics exactly."""
+        if (other.num_classes, other.top_k, other.bucket_map) != (self.num_classes, self.top_k, self.bucket_map):
+            raise ValueError("evaluators with different classes, top_k or bucket_map cannot be merged")
+        for mine, theirs in ((self._classes, other._classes), (self._scores, other._scores), (self._labels, other._labels),
+                             (self._hit_at_1, other._hit_at_1), (self._hit_at_5, other._hit_at_5), (self._perr, other._perr)):
+            mine.extend(theirs)
+        self._num_positives += other._num_positives
+        if self._buckets is not None:
+            self._buckets.merge(other._buckets)
+        self.num_videos += other.num_videos
+        return self
+
     def result(self) -> EvaluationResult:
         """All metrics over everything added since the last reset."""
         if self.num_videos == 0:

@@ -358,6 +358,23 @@ class BucketHistogram:
             self._filled += take
             start += take
 
+    def merge(self, other: "BucketHistogram") -> None:
+        """Add another histogram's counts (integers) and positive mass (sums of 0/1 labels: exact)."""
+        self.flush()
+        other.flush()
+        self.counts += other.counts
+        self.positives += other.positives
+
+    def __getstate__(self) -> dict:
+        """Pickled (to another process) without the pending buffer: counted first, sent empty."""
+        self.flush()
+        return {"counts": self.counts, "positives": self.positives, "rows": self._pending.shape[1]}
+
+    def __setstate__(self, state: dict) -> None:
+        self.counts, self.positives = state["counts"], state["positives"]
+        self._pending = np.zeros((self.counts.shape[0], state["rows"]), dtype=np.uint16)
+        self._filled = 0
+
     def flush(self) -> None:
         """Count the pending bucket indices, one class at a time."""
         if self._filled == 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -70,8 +71,24 @@ def _raw_video(job: VideoJob):
         return job, None, str(error)
 
 
-def _run(jobs: list[VideoJob], task: Callable, cfg: ExtractConfig, pca, workers: int) -> Iterator[tuple]:
-    """(job, result, error) for every job, in completion order; in this process when workers == 1."""
+def _on_dask_worker(job: VideoJob, *, task: Callable, cfg: ExtractConfig, pca) -> tuple:
+    """One video on a Dask worker: the backbone is loaded once per worker process and kept."""
+    if _WORKER.get("cfg") != cfg:
+        _init_worker(cfg, pca)
+    _WORKER["pca"] = pca
+    return task(job)
+
+
+def _run(jobs: list[VideoJob], task: Callable, cfg: ExtractConfig, pca, workers: int, dask: str | None = None) -> Iterator[tuple]:
+    """(job, result, error) for every job, in completion order; in this process when workers == 1,
+    one Dask task per video when `dask` is given (yt8m.jobs: retried when a worker dies)."""
+    if dask:
+        from ..jobs import dask_results
+
+        remote = functools.partial(_on_dask_worker, task=task, cfg=cfg, pca=pca)
+        for _, result in dask_results(remote, jobs, dask):
+            yield result
+        return
     if workers <= 1:
         _init_worker(cfg, pca)
         for job in jobs:
@@ -164,9 +181,12 @@ def _gather(out: Path, parts: Path, jobs: list[VideoJob], cfg: ExtractConfig, sp
 
 def extract(videos: Iterable[str], out: str | os.PathLike, cfg: ExtractConfig = ExtractConfig(), *, labels: str | None = None,
             pca: str | os.PathLike | None = None, workers: int = 1, split: str = "train", videos_per_file: int = 1000,
-            progress: bool = True) -> dict:
+            progress: bool = True, dask: str | None = None) -> dict:
     """Extract official-format frame- and video-level records for `videos` into `out`; returns a summary.
 
+    `dask` ("local:N" or a scheduler address): one task per video on a Dask cluster instead of
+    `workers` local processes; parts are written here as results arrive, so resume and output are
+    the same (the workers must see the videos; only this process writes).
     `pca`: a directory from `fit_pca` (or the official PCA files); without it a PCA is first fitted on
     these same videos and saved to OUT/pca (costs one more backbone pass).
     """
@@ -189,7 +209,7 @@ def extract(videos: Iterable[str], out: str | os.PathLike, cfg: ExtractConfig = 
     frames = 0
     with Progress("extract", total=len(jobs), unit="videos", enabled=progress) as bar:
         bar.update(len(jobs) - len(todo))
-        for job, features, error in _run(todo, _extract_video, cfg, whitening, workers):
+        for job, features, error in _run(todo, _extract_video, cfg, whitening, workers, dask):
             if error is not None:
                 failures.append((job, error))
                 print(f"[extract] skipped {error}", flush=True)

@@ -12,11 +12,11 @@ The summary counts what the manifest says is on disk. Output names are unique pe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from ..progress import Progress
@@ -153,8 +153,14 @@ def convert(
     skip_corrupt: bool = False,
     compression: str | None = None,
     progress: bool = True,
+    dask: str | None = None,
 ) -> ConvertSummary:
-    """Convert every input file into a shard in `out_dir`. Schema detected from the first valid records if None."""
+    """Convert every input file into a shard in `out_dir`. Schema detected from the first valid records if None.
+
+    One task per input file (yt8m.jobs): `workers` local processes, or Dask (`dask`: "local:N" or
+    a scheduler address; its workers must see `out_dir`), each task retried; the manifest is
+    written here as shards arrive, so the result is the same wherever the tasks ran."""
+    from ..jobs import run_per_file
     from .detect import detect_schema
 
     files = expand_paths(inputs)
@@ -187,14 +193,15 @@ def convert(
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     with Progress("convert", total=len(todo), unit="files", enabled=progress) as bar:
-        with ProcessPoolExecutor(workers) if workers > 1 else _InlineExecutor() as pool:
-            futures = {pool.submit(convert_file, path, out, schema, skip_corrupt, compression): (path, fingerprint) for path, out, fingerprint in todo}
-            for future in as_completed(futures):
-                path, fingerprint = futures[future]
-                entries[path] = {"input": path, **fingerprint, "schema": schema_key, **future.result()}
-                summary.converted += 1
-                save()
-                bar.advance(1, records=sum(e["records"] for e in entries.values()))
+        def done(i: int, result: dict) -> None:
+            path, _, fingerprint = todo[i]
+            entries[path] = {"input": path, **fingerprint, "schema": schema_key, **result}
+            summary.converted += 1
+            save()
+            bar.advance(1, records=sum(e["records"] for e in entries.values()))
+
+        task = functools.partial(_convert_one, schema=schema, skip_corrupt=skip_corrupt, compression=compression)
+        run_per_file(task, [(path, out) for path, out, _ in todo], on_done=done, dask=dask, workers=workers)
     save()
     for path in files:
         entry = entries[path]
@@ -207,21 +214,5 @@ def convert(
     return summary
 
 
-class _InlineExecutor:
-    """The ProcessPoolExecutor interface, run in this process (one worker: no pickling, clear tracebacks)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - re-raised by future.result()
-            future.set_exception(exc)
-        return future
+def _convert_one(paths: tuple[str, str], *, schema: RecordSchema, skip_corrupt: bool, compression: str | None) -> dict:
+    return convert_file(paths[0], paths[1], schema, skip_corrupt, compression)

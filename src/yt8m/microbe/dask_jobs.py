@@ -117,11 +117,13 @@ class DaskRunner:
 
 def make_runner(scheduler: str | None = None, workers: int = 2):
     """"sync": this process; None or "local": a LocalCluster of `workers` single-threaded worker
-    processes; anything else: the address of a running Dask scheduler (e.g. tcp://host:8786)."""
+    processes ("local:N": of N); anything else: the address of a running Dask scheduler (e.g. tcp://host:8786)."""
     if scheduler == "sync":
         return LocalRunner()
     from distributed import Client, LocalCluster
 
+    if scheduler is not None and scheduler.startswith("local:"):
+        scheduler, workers = "local", int(scheduler.split(":", 1)[1])
     if scheduler in (None, "local"):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
         return DaskRunner(Client(cluster), cluster)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -48,33 +49,119 @@ def find_vocabulary(files: list[str], explicit: str | None = None) -> dict[int, 
     return dict(enumerate(read_vocabulary(path).names)) if path is not None else {}
 
 
+# -- one task per file: the same work locally, over torchrun ranks and on Dask (yt8m.jobs) ----------
+
+_MODELS: dict = {}
+
+
+def _model_for(checkpoint: str, device: str) -> LoadedModel:
+    """The model of this process (loaded once per process: Dask workers and ranks keep theirs);
+    `auto` under torchrun takes this rank's GPU."""
+    if device == "auto" and "LOCAL_RANK" in os.environ:
+        import torch
+
+        device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
+    key = (checkpoint, device)
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = load_model(checkpoint, device=device)
+    return _MODELS[key]
+
+
+def _remember(model: LoadedModel, device: str) -> None:
+    """The model this process already loaded serves its own tasks too."""
+    if "LOCAL_RANK" not in os.environ:
+        _MODELS.clear()
+        _MODELS[(str(model.checkpoint), device)] = model
+
+
+def predict_file(path: str, *, checkpoint: str, device: str = "auto", batch_size: int = 256, top_k: int = 20, embeddings: bool = False) -> dict:
+    """One file's top-k predictions (ids, classes [N, k], scores [N, k], embeddings) and read counts."""
+    from .writers import top_k as top_classes
+
+    model = _model_for(checkpoint, device)
+    stats = ReadStats()
+    ids, classes, scores, vectors = [], [], [], []
+    for batch in model.predict_files([path], batch_size=batch_size, outputs=("embedding",) if embeddings else (), read_stats=stats):
+        c, s = top_classes(batch["predictions"], top_k)
+        ids += list(batch["ids"])
+        classes.append(c)
+        scores.append(s)
+        if embeddings:
+            if "embedding" not in batch:
+                raise ValueError(f"model {model.config.model_name!r} has no video embedding output (--embeddings)")
+            vectors.append(batch["embedding"])
+    k = min(top_k, model.num_classes)
+    return {
+        "ids": ids, "read": stats,
+        "classes": np.concatenate(classes) if classes else np.zeros((0, k), np.int64),
+        "scores": np.concatenate(scores) if scores else np.zeros((0, k), np.float32),
+        "embeddings": np.concatenate(vectors) if vectors else None,
+    }
+
+
+def evaluate_file(path: str, *, checkpoint: str, device: str = "auto", batch_size: int = 256):
+    """One file's evaluation state (yt8m.evaluation.evaluate.EvaluationState): merged in file order
+    they give the metrics of one pass over all files."""
+    from ..evaluation.evaluate import evaluation_state
+
+    model = _model_for(checkpoint, device)
+    data_cfg = model.data.__class__(**{**model.data.__dict__, "batch_size": batch_size})
+    return evaluation_state(model.model, [path], data_cfg, device=model.device)
+
+
+class _InOrder:
+    """Hands results arriving in any order to `consume` in file order (Dask finishes tasks out of order)."""
+
+    def __init__(self, consume) -> None:
+        self.consume, self.pending, self.next = consume, {}, 0
+
+    def __call__(self, i: int, result) -> None:
+        self.pending[i] = result
+        while self.next in self.pending:
+            self.consume(self.pending.pop(self.next))
+            self.next += 1
+
+
 def predict(checkpoint, data, out: str | Path, *, format: str | None = None, top_k: int = 20, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto",
-            embeddings: str | Path | None = None, progress: bool = True) -> dict:
+            embeddings: str | Path | None = None, progress: bool = True, dask: str | None = None) -> dict:
     """Write top-k predictions for every video of `data` to `out`; returns a small summary.
 
-    `embeddings`: also write each video's representation (models with an "embedding" output, e.g.
-    sparse_lstm's 512-d state at the last frame) to this .npz (arrays `ids`, `embeddings`)."""
+    One task per file (yt8m.jobs): in this process, over the ranks of `torchrun` (rank 0 writes
+    the file) or on a Dask cluster (`dask`: "local:N" or a scheduler address); the output is the
+    same in every case. `embeddings`: also write each video's representation (models with an
+    "embedding" output, e.g. sparse_lstm's 512-d state at the last frame) to this .npz (arrays
+    `ids`, `embeddings`)."""
+    from ..jobs import run_per_file, torchrun_world
+
     files = expand_paths(data)
     model = load_model(checkpoint, device=device)
     if not isinstance(model, LoadedModel):  # MiCRObE and other non-neural predictors
         return model.predict_to_file(files, out, format=format, top_k=top_k)
     check_data_matches(model, files)
+    _remember(model, device)
+    rank = 0 if dask else torchrun_world()[0]
+    task = functools.partial(predict_file, checkpoint=str(model.checkpoint), device=device, batch_size=batch_size, top_k=top_k, embeddings=bool(embeddings))
+    if rank != 0:
+        run_per_file(task, files, on_done=None)
+        return {"videos": 0, "out": None, "rank": rank}
     names = find_vocabulary(files, vocabulary)
     start = time.perf_counter()
     vectors: list = []
     read_stats = ReadStats()
     with PredictionWriter(out, format=format, top_k=top_k, class_names=names) as writer, \
             Progress("predict", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
-        for batch in model.predict_files(files, batch_size=batch_size, outputs=("embedding",) if embeddings else (), read_stats=read_stats):
-            writer.write(batch["ids"], batch["predictions"])
+        def write(part: dict) -> None:
+            writer.write_top_k(part["ids"], part["classes"], part["scores"])
+            read_stats.merge(part["read"])
             if embeddings:
-                if "embedding" not in batch:
-                    raise ValueError(f"model {model.config.model_name!r} has no video embedding output (--embeddings)")
-                vectors.append((batch["ids"], batch["embedding"]))
-            bar.advance(len(batch["ids"]))
+                vectors.append((part["ids"], part["embeddings"]))
+            bar.advance(len(part["ids"]))
+
+        run_per_file(task, files, dask=dask, on_done=_InOrder(write))
     if embeddings:
         tmp = Path(embeddings).with_name(f".{Path(embeddings).name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, ids=np.asarray([i for ids, _ in vectors for i in ids]), embeddings=np.concatenate([e for _, e in vectors]))
+        np.savez(tmp, ids=np.asarray([i for ids, _ in vectors for i in ids]), embeddings=np.concatenate([e for _, e in vectors if e is not None]))
         os.replace(tmp, embeddings)
     seconds = time.perf_counter() - start
     return {"videos": writer.count, "out": str(out), "seconds": seconds, "ms_per_video": 1000 * seconds / max(writer.count, 1), "read": read_stats.as_dict(), "read_summary": read_stats.summary_line()}
@@ -111,8 +198,12 @@ def _data_list(files: list[str]) -> list[str]:
     return files if len(files) <= 20 else files[:20] + [f"... {len(files)} files"]
 
 
-def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", segments: bool = False, segment_label_ids: str | None = None, progress: bool = True) -> dict:
+def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size: int = 256, vocabulary: str | None = None, device: str = "auto", segments: bool = False,
+             segment_label_ids: str | None = None, progress: bool = True, dask: str | None = None) -> dict:
     """Score a checkpoint on labeled data: metrics.json and per_class_ap.csv in `out_dir`.
+
+    Video-level scoring is one task per file, merged in file order (yt8m.jobs: locally, over
+    torchrun ranks, where rank 0 writes, or on Dask): the metrics are those of one pass.
 
     `segments=True` reads segment-rated data: GAP & co. over the rated (segment, class) pairs, and
     the Kaggle-2019 MAP@100K of the segment ranking `predict --segments` would submit
@@ -126,12 +217,28 @@ def evaluate(checkpoint, data, out_dir: str | Path | None = None, *, batch_size:
         if segments:
             raise ValueError(f"{checkpoint} is a MiCRObE model: it scores whole videos, not 5-second segments (--segments needs a model trained with `yt8m train`)")
         metrics = model.evaluate(files)
-    else:
+    elif segments:  # MAP@100K ranks segments over all files at once: one process
         check_data_matches(model, files)
-        data_cfg = model.data.__class__(**{**model.data.__dict__, "batch_size": batch_size, "segment_labels": segments, "kind": "segment" if segments else model.data.kind})
+        data_cfg = model.data.__class__(**{**model.data.__dict__, "batch_size": batch_size, "segment_labels": True, "kind": "segment"})
         metrics = evaluate_model(model.model, files, data_cfg, device=model.device, progress=progress)
-        if segments:
-            metrics.update(segment_map(model, files, out_dir, segment_label_ids=segment_label_ids, progress=progress))
+        metrics.update(segment_map(model, files, out_dir, segment_label_ids=segment_label_ids, progress=progress))
+    else:
+        from ..jobs import run_per_file, torchrun_world
+
+        check_data_matches(model, files)
+        _remember(model, device)
+        task = functools.partial(evaluate_file, checkpoint=str(model.checkpoint), device=device, batch_size=batch_size)
+        if not dask and torchrun_world()[0] != 0:
+            run_per_file(task, files, on_done=None)
+            return {"rank": torchrun_world()[0]}
+        states: list = []
+        with Progress("eval", total=count_videos(files) if progress else None, unit="videos", enabled=progress) as bar:
+            def add(state) -> None:
+                states.append(state) if not states else states[0].merge(state)
+                bar.advance(state.evaluator.num_videos)
+
+            run_per_file(task, files, dask=dask, on_done=_InOrder(add))
+        metrics = states[0].metrics()
     metrics["checkpoint"] = str(getattr(model, "checkpoint", checkpoint))
     metrics["data"] = _data_list(files)
     if out_dir is not None:

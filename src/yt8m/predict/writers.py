@@ -61,7 +61,10 @@ class PredictionWriter:
                 self._csv.writerow(CSV_HEADER)
 
     def write(self, ids: list[str], predictions: np.ndarray) -> None:
-        classes, scores = top_k(predictions, self.top_k)
+        self.write_top_k(ids, *top_k(predictions, self.top_k))
+
+    def write_top_k(self, ids: list[str], classes: np.ndarray, scores: np.ndarray) -> None:
+        """Rows from top-k classes and scores already sorted by `top_k` (e.g. computed by another process)."""
         self.count += len(ids)
         if self.format == "csv":
             self._csv.writerows([vid, format_pairs(c, s)] for vid, c, s in zip(ids, classes, scores))

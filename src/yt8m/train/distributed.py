@@ -15,8 +15,26 @@ def init_distributed() -> tuple[int, int, int]:
         return 0, 1, 0
     if not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # object collectives use the current device
+        if "TORCHELASTIC_RESTART_COUNT" in os.environ:
+            rank = int(os.environ["RANK"])
+            torch.distributed.init_process_group(backend=backend, store=_attempt_store(world_size), rank=rank, world_size=world_size)
+        else:
+            torch.distributed.init_process_group(backend=backend)
     return torch.distributed.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _attempt_store(world_size: int):
+    """torchrun's store under a prefix of its own restart attempt. With the default env:// set-up a
+    worker group restarted by `--max-restarts` sometimes reads a peer address that a killed
+    worker of the previous attempt published, and gloo fails to connect (seen here 1 run in 3)."""
+    import datetime
+
+    store = torch.distributed.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False,
+                                       timeout=datetime.timedelta(minutes=10))
+    attempt = f"yt8m/{os.environ.get('TORCHELASTIC_RUN_ID', '')}/attempt_{os.environ['TORCHELASTIC_RESTART_COUNT']}"
+    return torch.distributed.PrefixStore(attempt, store)
 
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -59,4 +77,26 @@ def all_reduce_sum(value: float, device: torch.device) -> float:
         return value
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(tensor)
+    return float(tensor.item())
+
+
+def gather_objects(value) -> list:
+    """`value` of every rank, in rank order (every rank must call it); [value] when not distributed."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [value]
+    parts: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, value)
+    return parts
+
+
+def restarted_by_torchrun() -> bool:
+    """True in a worker group that `torchrun --max-restarts` started again after a failure."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def all_reduce_min(value: float, device: torch.device) -> float:
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MIN)
     return float(tensor.item())

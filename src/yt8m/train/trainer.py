@@ -13,9 +13,15 @@ its shuffling and frame sampling from the seed and the position, and its worker 
 generator), and the random states are restored last, so the resumed run computes what the
 uninterrupted run computes. A resume first compares the config and data with the run's own and
 refuses changes that alter results unless they are named in `allow_changes`; nothing is written
-before that check passes. Under torchrun only rank 0 writes checkpoints, so every rank resumes with
-rank 0's random states: exact when ranks draw equally many random numbers per step (same batch
-shapes), which padding frames to the longest video of each rank's batch does not guarantee.
+before that check passes.
+
+N ranks: the loader's global order gives every rank equally many batches, and rank r's batch is
+its slice of the global batch (data.loader), so N ranks at batch B, one rank accumulating N
+micro-batches of B (`optimizer.accumulate`) and one rank at batch N·B take the same steps (up to
+float summation order; batch norm statistics are per micro-batch). Checkpoints hold every rank's
+random states (rank 0 writes them), and a worker group restarted by `torchrun --max-restarts`
+resumes from the newest intact checkpoint by itself, so a run with a killed rank ends as the
+uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from ..progress import Progress
 from .build import build_loss, build_model, fit_model_features, prior_logit
 from .checkpoint import latest_checkpoint, load_state_dict, load_trainer_state, load_weights, record_latest, resolve_checkpoint, save_checkpoint, write_text_atomic
 from .config import ExperimentConfig, config_from_dict
-from .distributed import all_reduce_sum, amp_dtype, barrier, grad_scaler, init_distributed, pick_device
+from .distributed import all_reduce_min, all_reduce_sum, amp_dtype, barrier, gather_objects, grad_scaler, init_distributed, pick_device, restarted_by_torchrun
 from .optim import clip_gradients, learning_rate, make_optimizer
 
 LOG_FIELDS = ["step", "epoch", "examples", "lr", "loss", "examples_per_sec", "data_wait_fraction", "gap", "hit_at_1", "perr", "map", "segment_map"]
@@ -310,12 +316,14 @@ class _Run:
         self.net = self.model
         if self.world_size > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.optimizer.batch_size)  # per-rank training batch
-        self.dataset = VideoDataset(self.train_files, data_cfg, training=True, seed=tcfg.seed, rank=self.rank, world_size=self.world_size)
-        self.batches_per_epoch = self.dataset.batches_per_epoch()
-        epoch_examples = self.batches_per_epoch * cfg.optimizer.batch_size * self.world_size
+        data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.optimizer.batch_size)  # per-rank micro-batch
+        self.accumulate = cfg.optimizer.accumulate
+        self.dataset = VideoDataset(self.train_files, data_cfg, training=True, seed=tcfg.seed, rank=self.rank, world_size=self.world_size, accumulate=self.accumulate)
+        # equal on every rank by construction (global order); segment examples are counted per rank: the fewest set the pace
+        self.steps_per_epoch = int(all_reduce_min(self.dataset.batches_per_epoch() // self.accumulate, self.device))
+        epoch_examples = self.steps_per_epoch * cfg.optimizer.batch_size * self.world_size * self.accumulate
         self.total_examples = tcfg.epochs * epoch_examples if cfg.schedule.name == "cosine" else None
-        self.total_steps = tcfg.epochs * self.batches_per_epoch
+        self.total_steps = tcfg.epochs * self.steps_per_epoch
         if tcfg.max_steps is not None:
             self.total_steps = min(self.total_steps, tcfg.max_steps)
 
@@ -330,7 +338,11 @@ class _Run:
             self.scaler.load_state_dict(saved["grad_scaler"])
         self.state = _LoopState(**saved["loop"])
         self.last_checkpoint = checkpoint
-        _restore_random_states(saved["random"], self.device)
+        states = saved["random"] if isinstance(saved["random"], list) else [saved["random"]]  # one per rank
+        if len(states) != self.world_size:
+            raise ValueError(f"--resume: {checkpoint} was written by {len(states)} rank(s), this run has {self.world_size}: "
+                             "the global batch and data order would change; resume with the same number of ranks")
+        _restore_random_states(states[self.rank], self.device)
 
     # -- epochs -----------------------------------------------------------------------------------
 
@@ -358,60 +370,66 @@ class _Run:
         self.dataset.set_position(self.state.epoch, self.state.batch_in_epoch)
         loader = loader_for(self.dataset, pin_memory=self.device.type == "cuda")
         batches = iter(loader)
-        join = contextlib.nullcontext()
-        if self.world_size > 1:
-            from torch.distributed.algorithms.join import Join
-
-            join = Join([self.net])
-        with join, _merged_on_exit(self.read_stats, loader.read_stats):
-            while not self._finished():
+        with _merged_on_exit(self.read_stats, loader.read_stats):
+            while not self._finished() and self.state.batch_in_epoch < self.steps_per_epoch * self.accumulate:
                 wait_start = time.perf_counter()
-                batch = next(batches, None)
+                micro = [b for b in (next(batches, None) for _ in range(self.accumulate)) if b is not None]
                 self.window["wait"] += time.perf_counter() - wait_start
-                if batch is None:
+                if len(micro) < self.accumulate:  # every rank has equally many (data.loader): none waits
                     break
-                self.train_step(batch)
+                self.train_step(micro)
                 self.after_step()
 
-    def train_step(self, batch: dict) -> None:
-        cfg, tcfg, state = self.cfg, self.tcfg, self.state
-        features = batch["features"].to(self.device, non_blocking=True)
-        num_frames = batch["num_frames"].to(self.device, non_blocking=True)
-        labels = batch["labels"].to(self.device, non_blocking=True)
-        weights = batch.get("label_weights")  # segment data: only rated (and mined negative) pairs count
-        weights = None if weights is None else weights.to(self.device, non_blocking=True)
-        if self.teacher is not None:  # soft labels: a mixture of the ground truth and the teacher's predictions
-            with torch.no_grad():
-                taught = self.teacher(features, num_frames, **model_inputs(batch, self.device))["predictions"].float()
-            labels = (1 - tcfg.teacher_weight) * labels + tcfg.teacher_weight * taught
-        self.lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, self.total_examples)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+    def _objective(self, batch: dict):
+        """(label loss, what is minimised) of one micro-batch."""
+        tcfg = self.tcfg
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with autocast:
             if hasattr(self.model, "training_loss"):  # whole-batch models (sparse inputs) compute their own loss
                 outputs, loss = {}, self.model.training_loss(batch_to(batch, self.device))
             else:
-                outputs = self.net(features, num_frames, **model_inputs(batch, self.device))
+                features = batch["features"].to(self.device, non_blocking=True)
+                num_frames = batch["num_frames"].to(self.device, non_blocking=True)
+                labels = batch["labels"].to(self.device, non_blocking=True)
+                weights = batch.get("label_weights")  # segment data: only rated (and mined negative) pairs count
+                weights = None if weights is None else weights.to(self.device, non_blocking=True)
+                extra = model_inputs(batch, self.device)
+                if self.teacher is not None:  # soft labels: a mixture of the ground truth and the teacher's predictions
+                    with torch.no_grad():
+                        taught = self.teacher(features, num_frames, **extra)["predictions"].float()
+                    labels = (1 - tcfg.teacher_weight) * labels + tcfg.teacher_weight * taught
+                outputs = self.net(features, num_frames, **extra)
                 outputs = {k: v.float() for k, v in outputs.items()}
                 loss = self.loss_fn(outputs, labels, weights)
             objective = loss + tcfg.regularization_penalty * self.model.regularization_loss().to(self.device)
             if "aux_loss" in outputs:
                 objective = objective + outputs["aux_loss"]
+        return loss, objective
+
+    def train_step(self, micro: list[dict]) -> None:
+        """One optimizer step over `accumulate` micro-batches: gradients of their mean objective."""
+        cfg, tcfg, state = self.cfg, self.tcfg, self.state
+        self.lr = learning_rate(cfg.optimizer.lr, state.examples, cfg.schedule, self.total_examples)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(objective).backward()
+        loss_value = 0.0
+        for i, batch in enumerate(micro):
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if last or self.world_size == 1 else self.net.no_sync()  # all-reduce once per step
+            with sync:
+                loss, objective = self._objective(batch)
+                self.scaler.scale(objective / len(micro)).backward()
+            loss_value += float(loss.detach()) / len(micro)
         self.scaler.unscale_(self.optimizer)
         clip_gradients([p for p in self.model.parameters() if p.requires_grad], tcfg.clip_gradient_norm, tcfg.clip_mode)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"loss is {loss_value} at step {state.step + 1}: lower optimizer.lr or check the data")
-        # no collectives inside the loop besides DDP's own (ranks may run out of data at different
-        # steps; Join covers the gradients): count examples as if every rank had a batch like this.
-        batch_examples = len(batch["ids"]) * self.world_size
+        batch_examples = sum(len(b["ids"]) for b in micro) * self.world_size
         state.step += 1
-        state.batch_in_epoch += 1
+        state.batch_in_epoch += len(micro)
         state.examples += batch_examples
         self.window["examples"] += batch_examples
         self.window["loss"] += loss_value
@@ -427,7 +445,7 @@ class _Run:
         self.bar.update(state.step, loss=f"{loss:.4f}" if loss is not None else "-", best_gap=self._gap_text())
         if self.eval_files and tcfg.eval_every and self.world_size == 1 and state.step % tcfg.eval_every == 0:
             self.evaluate()
-        if self.is_main and tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0:
+        if tcfg.checkpoint_every and state.step % tcfg.checkpoint_every == 0:
             self.checkpoint()
 
     def _window(self) -> None:
@@ -500,21 +518,28 @@ class _Run:
         }
 
     def checkpoint(self) -> None:
+        """Every rank calls it (their random states are gathered); rank 0 writes."""
+        states = gather_objects(_random_states(self.device))
+        path = self.run_dir / "checkpoints" / f"step_{self.state.step:08d}"
+        if self.is_main:
+            self._write_checkpoint(path, states)
+        self.last_checkpoint = path
+
+    def _write_checkpoint(self, path: Path, states: list) -> None:
         trainer_state = {
             "optimizer": self.optimizer.state_dict(),
             "grad_scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "loop": dataclasses.asdict(self.state),
-            "random": _random_states(self.device),
+            "random": states,  # one per rank
         }
-        path = save_checkpoint(self.run_dir / "checkpoints" / f"step_{self.state.step:08d}", self.model, self._meta(), trainer_state)
+        save_checkpoint(path, self.model, self._meta(), trainer_state)
         record_latest(self.run_dir, path, self.tcfg.keep_checkpoints)
-        self.last_checkpoint = path
 
     # -- finish -----------------------------------------------------------------------------------
 
     def finish(self) -> TrainResult:
         state = self.state
-        if self.is_main and (self.last_checkpoint is None or self.last_checkpoint.name != f"step_{state.step:08d}"):
+        if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{state.step:08d}":
             self.checkpoint()
         self.read_stats = gather_read_stats(self.read_stats)  # all ranks
         barrier()
@@ -549,6 +574,7 @@ def train(
         if eval_files:
             raise ValueError(f"train.folds={config.train.folds} validates on a held-out fold of the training files: pass no eval data, or set train.folds=0")
         train_files, eval_files = split_by_shard(train_files, config.train.folds, config.train.fold)
+    resume = resume or (restarted_by_torchrun() and latest_checkpoint(run_dir) is not None)
     resume_from = None
     if resume:
         resume_from, train_files, eval_files = _check_resume(run_dir, config, train_files, eval_files, allow_changes)
