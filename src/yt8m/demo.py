@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import expand_paths, read_records
+from .io import read_records
 from .io.convert import convert
 from .predict.loaded import load_model
 from .predict.run import evaluate, predict

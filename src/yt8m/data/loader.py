@@ -39,8 +39,7 @@ that owns it; framing damage (a file's tail, a bad CRC) by one slot per file.
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np

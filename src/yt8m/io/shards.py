@@ -30,7 +30,7 @@ import pyarrow as pa
 import google_crc32c
 
 from .errors import RecordError
-from .paths import BLOCK_SIZE, is_url, open_binary
+from .paths import is_url, open_binary
 from .records import SEGMENT_FIELDS, RecordSchema, SparseFrames, VideoRecord
 
 ARROW_MAGIC = b"ARROW1"

@@ -157,17 +157,6 @@ def _frames(read, path: str, size: int | None, verify_crc: bool, on_skip: SkipHa
         offset += 16 + length
 
 
-def count_tfrecord(path: str) -> int:
-    """Records in a TFRecord file, found by seeking past each payload (no payload is read or checked)."""
-    with _open_maybe_gzip(path) as stream:
-        count = 0
-        while len(header := stream.read(12)) == 12:
-            (length,) = _U64.unpack_from(header)
-            stream.seek(length + 4, 1)
-            count += 1
-        return count
-
-
 def count_tfrecord(path: str, compression: str | None = None) -> int:
     """Records that can be framed, for schedules and progress totals; damage ends the count (it is
     reported when the records are read). Plain files seek past each payload: only headers are read."""

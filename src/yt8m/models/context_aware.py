@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 from .base import VideoModel
 from .layers.gating import ContextGating

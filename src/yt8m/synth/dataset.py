@@ -31,11 +31,11 @@ from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
 from ..progress import Progress
-from .config import GENERATOR_VERSION, LEVELS, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
+from .config import GENERATOR_VERSION, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
 from .kinds import KIND_NAMES, PLAIN
 from .render import render_many
 from .streams import STREAM_SPARSE, video_rng
-from .truth import MAIN, MINOR, VideoTruth, sample_truth
+from .truth import MAIN, VideoTruth, sample_truth
 from .world import World
 
 __all__ = ["ShardJob", "generate", "generate_config", "load_world", "plan_jobs", "run_job"]
