@@ -50,6 +50,7 @@ def run_per_file(task: Callable, items: Sequence, *, on_done: Callable[[int, Any
             merged = {i: result for part in parts for i, result in part.items()}
             for i in range(len(items)):
                 on_done(i, merged[i])
+        dist.barrier()  # every rank ends the job together: none exits while rank 0 still writes
         return
     if workers > 1 and len(items) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 
@@ -22,7 +23,15 @@ def init_distributed() -> tuple[int, int, int]:
             torch.distributed.init_process_group(backend=backend, store=_attempt_store(world_size), rank=rank, world_size=world_size)
         else:
             torch.distributed.init_process_group(backend=backend)
+        atexit.register(_shut_down)
     return torch.distributed.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _shut_down() -> None:
+    """Destroy the process group before the interpreter exits: a gloo group left to the interpreter's
+    teardown can abort the process ("terminate called without an active exception", exit -6)."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _attempt_store(world_size: int):
