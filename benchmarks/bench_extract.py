@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import CACHE, markdown_table, mean_se, threshold_verdict, within_verdict, write_section  # noqa: E402
+from benchmarks.common import CACHE, markdown_table, mean_se, ridge_fit, threshold_verdict, within_verdict, write_section  # noqa: E402
 
 WORK = CACHE / "extract"
 PARTS = ("speed", "breakdown", "memory", "transfer")
@@ -237,7 +237,7 @@ def speed_body(r: dict) -> str:
                      fmt(np.asarray(d["sampled_s"]) * 300 / r["seconds"])])
     decode_table = markdown_table(["clip", "decoder threads", "frames in clip", "PyAV frames decoded/s (all frames, wall)",
                                    "PyAV ms per video-second at 1 fps (wall)", "TorchCodec ms per video-second", "PyAV decode wall s per 5-min video"], rows)
-    rows, verdicts = [], []
+    rows = []
     for e in r["extract"]:
         runs = e["runs"]
         videos = r["videos"]
@@ -419,8 +419,7 @@ def ridge_probe_map(run: Path | None, overrides: list[str], train: Path, validat
         model, cfg = loaded.model.eval(), loaded.config
     x, y = head_inputs(model, cfg, train)
     xv, yv = head_inputs(model, cfg, validate)
-    w = np.linalg.solve(x.T @ x + np.eye(x.shape[1]), x.T @ (y - y.mean(0)))
-    return float(mean_average_precision(xv @ w, yv))
+    return float(mean_average_precision(xv @ ridge_fit(x, y), yv))
 
 
 def transfer_part() -> dict:

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, load_raw, markdown_table, publish, verdict  # noqa: E402
+from benchmarks.common import CACHE, load_raw, markdown_table, publish, republish, verdict  # noqa: E402
 from yt8m.synth import generate  # noqa: E402
 from yt8m.synth.config import PRESETS  # noqa: E402
 from yt8m.evaluation.evaluate import evaluate_model  # noqa: E402
@@ -550,13 +550,12 @@ def main() -> None:
     parser.add_argument("--diagnose-init", action="store_true", help="re-measure the checks at initialization into results/frame_models.json")
     args = parser.parse_args()
     if args.from_cache or args.diagnose_init:
-        record = load_raw(NAME)
-        raw = record["raw"]
+        raw = load_raw(NAME)["raw"]
         if args.diagnose_init:
             from benchmarks.bench_video_models import PRESET, SUBSET as TABLE3_SUBSET
 
             raw["init"] = measure_at_init(world(CACHE / f"{PRESET}-table3-seed0", PRESET, **TABLE3_SUBSET).path)
-        print(publish(__file__, NAME, TITLE, COMMAND, raw, {k: record[k] for k in ("date", "machine", "cores")}))
+        print(republish(__file__, NAME, TITLE, COMMAND, raw))
         return
     saved = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
     torch.set_num_threads(2)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, load_raw, markdown_table, mean_pm, publish, verdict, verdict_text  # noqa: E402
+from benchmarks.common import CACHE, add_seed_run_arguments, markdown_table, mean_pm, publish, republish, verdict, verdict_text  # noqa: E402
 
 NAME, TITLE, COMMAND = "published_options", "Published-model options vs ours (issue 11)", "python benchmarks/bench_published_options.py"
 SEEDS = (0, 1, 2)
@@ -90,14 +90,11 @@ def render(raw: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--from-cache", action="store_true", help="re-render the section from results/published_options.json")
-    parser.add_argument("--publish-now", action="store_true", help="train nothing; publish the runs stored so far, complete or not")
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="run only these seeds (one process per seed runs them in parallel)")
+    add_seed_run_arguments(parser, NAME, SEEDS)
     args = parser.parse_args()
     args.seeds = [] if args.publish_now else [int(x) for x in args.seeds.split(",")]
     if args.from_cache:
-        record = load_raw(NAME)
-        print(publish(__file__, NAME, TITLE, COMMAND, record["raw"], {k: record[k] for k in ("date", "machine", "cores")}))
+        print(republish(__file__, NAME, TITLE, COMMAND))
         return
     import torch
 

@@ -222,7 +222,7 @@ def _pm(values, digits=1):
 
 
 def render(raw: dict) -> str:
-    train_rows, lines = [], []
+    train_rows = []
     per_rank: dict = {}
     for name in dict.fromkeys(r["model"] for r in raw["train"]):
         for ranks in sorted({r["ranks"] for r in raw["train"] if r["model"] == name}):

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, markdown_table, publish  # noqa: E402
+from benchmarks.common import CACHE, markdown_table, publish, ridge_fit  # noqa: E402
 
 PRESET, SEED = "small", 0
 EPOCHS = 15
@@ -46,20 +46,15 @@ def world_dir() -> Path:
     return out
 
 
-def labels_of(files: list[str], num_classes: int) -> np.ndarray:
+def read_split(files: list[str], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """[mean_rgb; mean_audio] per video and the multi-hot labels, in one pass over the files."""
     from yt8m.io import read_records
 
-    rows = [r.labels for r in read_records(files, "video")]
-    out = np.zeros((len(rows), num_classes), np.float32)
-    for i, labels in enumerate(rows):
-        out[i, labels] = 1
-    return out
-
-
-def features_of(files: list[str]) -> np.ndarray:
-    from yt8m.io import read_records
-
-    return np.stack([np.concatenate([r.features["mean_rgb"], r.features["mean_audio"]]) for r in read_records(files, "video")])
+    records = list(read_records(files, "video"))
+    labels = np.zeros((len(records), num_classes), np.float32)
+    for i, record in enumerate(records):
+        labels[i, record.labels] = 1
+    return np.stack([np.concatenate([r.features["mean_rgb"], r.features["mean_audio"]]) for r in records]), labels
 
 
 def per_class_ap(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -70,11 +65,11 @@ def per_class_ap(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(labels.sum(0) >= 3, aps, np.nan)
 
 
-def model_scores(run_dir: Path, files: list[str]) -> np.ndarray:
+def model_scores(run_dir: Path, features: np.ndarray) -> np.ndarray:
     import yt8m
 
     model = yt8m.load_model(run_dir)
-    return np.concatenate([model.predict(batch) for batch in np.array_split(features_of(files), 8)])
+    return np.concatenate([model.predict(batch) for batch in np.array_split(features, 8)])
 
 
 def measure() -> dict:
@@ -87,7 +82,9 @@ def measure() -> dict:
     manifest = json.loads((data / "manifest.json").read_text())
     num_classes = manifest["num_classes"]
     split = {s: sorted(str(p) for p in (data / "video").glob(f"{s}*.tfrecord")) for s in ("train", "validate", "rated_test")}
-    truth = {s: labels_of(split[s], num_classes) for s in split}
+    features, truth = {}, {}
+    for s in split:
+        features[s], truth[s] = read_split(split[s], num_classes)
     raw = {"manifest": {"label_stats": manifest["label_stats"]["train"], "pca": manifest["pca"], "generator_version": manifest["generator_version"],
                         "videos": {s: int(len(truth[s])) for s in truth}, "num_classes": num_classes}, "models": {}}
     prior = truth["train"].mean(0)
@@ -97,7 +94,7 @@ def measure() -> dict:
             config = load_config(None, MODELS[name] + ["data.kind=video", f"data.num_classes={num_classes}", "optimizer.name=adam", "optimizer.lr=0.01",
                                                        "optimizer.batch_size=256", f"train.epochs={EPOCHS}", "train.tensorboard=false", "train.device=cpu"])
             train(config, split["train"], run, progress=False)
-            scores_of = (lambda r: lambda s: model_scores(r, split[s]))(run)
+            scores_of = (lambda r: lambda s: model_scores(r, features[s]))(run)
         row = {}
         for s in ("validate", "rated_test"):
             scores = scores_of(s)
@@ -108,21 +105,19 @@ def measure() -> dict:
     kinds = manifest["truth"]
     raw["multimodal_classes"] = kinds["multimodal_classes"]
     raw["audio_dominant_classes"] = kinds["audio_dominant_classes"]
-    raw["ridge"] = ridge_by_modality(split, truth, manifest)
+    raw["ridge"] = ridge_by_modality(features, truth, manifest)
     raw["sparse_firing"] = sparse_firing()
     return raw
 
 
-def ridge_by_modality(split: dict, truth: dict, manifest: dict) -> dict:
+def ridge_by_modality(features: dict, truth: dict, manifest: dict) -> dict:
     """Per-class AP on rated_test of ridge regression from rgb only, audio only and both."""
-    x_train, x_test = features_of(split["train"]), features_of(split["rated_test"])
     rgb = manifest["feature_sizes"][0]
     views = {"rgb": slice(0, rgb), "audio": slice(rgb, None), "both": slice(0, None)}
     out = {}
     for view, cols in views.items():
-        a, b = x_train[:, cols], x_test[:, cols]
-        w = np.linalg.solve(a.T @ a + 1.0 * np.eye(a.shape[1]), a.T @ (truth["train"] - truth["train"].mean(0)))
-        out[view] = [None if np.isnan(v) else float(v) for v in per_class_ap(b @ w, truth["rated_test"])]
+        w = ridge_fit(features["train"][:, cols], truth["train"])
+        out[view] = [None if np.isnan(v) else float(v) for v in per_class_ap(features["rated_test"][:, cols] @ w, truth["rated_test"])]
     return out
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, load_raw, markdown_table, mean_pm, publish, verdict, verdict_text  # noqa: E402
+from benchmarks.common import CACHE, add_seed_run_arguments, markdown_table, mean_pm, publish, republish, verdict, verdict_text  # noqa: E402
 
 NAME, TITLE, COMMAND = "video_models", "Video-level models, YouTube-8M Table 3 rows (issues 3, 11)", "python benchmarks/bench_video_models.py"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -162,7 +162,7 @@ def render(raw: dict) -> str:
         "(hinge has no classifier bias, so that arm has no hinge row). A cell with n = 0 did not finish on this machine "
         "in the time this run had; its verdicts are \"not resolved\".",
         *tables,
-        f"Paper rows (mAP / Hit@1 / PERR): " + "; ".join(f"{row} {PAPER[row]}" for row in rows) + ".",
+        "Paper rows (mAP / Hit@1 / PERR): " + "; ".join(f"{row} {PAPER[row]}" for row in rows) + ".",
         "Paper ordering (Table 3: hinge < logistic < MoE-2 < MoE-2 on [μ; σ; Top5]), each step a verdict over the seeds "
         "(holds: the difference exceeds two standard errors; the order holds only if every step does):",
         "\n".join(claims),
@@ -173,18 +173,14 @@ def render(raw: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--from-cache", action="store_true", help="re-render the section from results/video_models.json")
-    parser.add_argument("--publish-now", action="store_true", help="train nothing; publish the runs stored so far, complete or not")
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="run only these seeds (one process per seed runs them in parallel)")
+    add_seed_run_arguments(parser, NAME, SEEDS)
     parser.add_argument("--arms", default=",".join(ARMS), help="run only these arms (comma-separated)")
     parser.add_argument("--rows", default="|".join(ROWS), help="run only these rows ('|'-separated)")
     args = parser.parse_args()
     args.arms, args.rows = args.arms.split(","), args.rows.split("|")
     args.seeds = [] if args.publish_now else [int(x) for x in args.seeds.split(",")]
     if args.from_cache:
-        record = load_raw(NAME)
-        meta = {k: record[k] for k in ("date", "machine", "cores")}
-        print(publish(__file__, NAME, TITLE, COMMAND, record["raw"], meta))
+        print(republish(__file__, NAME, TITLE, COMMAND))
         return
     import torch
 

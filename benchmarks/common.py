@@ -85,6 +85,27 @@ def load_raw(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
+def republish(script: str, name: str, title: str, command: str, raw: dict | None = None) -> str:
+    """`publish` again under the stored measurement's date and machine: the stored raw results, or
+    `raw` (the stored ones with a part added) when given."""
+    record = load_raw(name)
+    return publish(script, name, title, command, record["raw"] if raw is None else raw, {k: record[k] for k in ("date", "machine", "cores")})
+
+
+def add_seed_run_arguments(parser, name: str, seeds) -> None:
+    """--from-cache, --publish-now and --seeds for scripts that run one process per seed."""
+    parser.add_argument("--from-cache", action="store_true", help=f"re-render the section from results/{name}.json")
+    parser.add_argument("--publish-now", action="store_true", help="train nothing; publish the runs stored so far, complete or not")
+    parser.add_argument("--seeds", default=",".join(map(str, seeds)), help="run only these seeds (one process per seed runs them in parallel)")
+
+
+def ridge_fit(x, y, lam: float = 1.0):
+    """Weights of ridge regression from rows `x` to the centred targets `y`: (xᵀx + λI)⁻¹ xᵀ(y − ȳ)."""
+    import numpy as np
+
+    return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ (y - y.mean(0)))
+
+
 def rerender(json_path: Path) -> str:
     """The section text of a stored record: its script's `render(raw)` under the stored header."""
     record = json.loads(Path(json_path).read_text())
