@@ -5,7 +5,8 @@ input file whose result depends only on that file, then combine the results in f
 run on 1 process, on N ranks or on a Dask cluster produces the same output, by construction.
 
 - local: the tasks in order, in this process (the reference);
-- torchrun (WORLD_SIZE > 1): rank r takes files r, r + N, ...; results are gathered to every rank;
+- torchrun (WORLD_SIZE > 1): rank r takes files r, r + N, ...; results are gathered to rank 0, which
+  alone combines them, and every rank leaves the job together;
 - Dask (`dask="local:N"` for a local cluster of N single-threaded worker processes, or a
   scheduler address such as tcp://host:8786): one task per file, retried `retries` times when a
   worker dies or the task raises, results gathered as they finish. The cluster is set up by

@@ -10,8 +10,8 @@ Format 2 adds checksums, checked on every read, so a damaged shard gives a Recor
 skipping, loses only the damaged rows) and never a record that differs from the one written:
 `crc32c`, a CRC32C per row over everything its record holds, and `batch_crc32c`, one CRC32C over
 all columns of its record batch. Frame-level rows are checked one by one just before they are used,
-while the row is still in the CPU cache (a batch pass over many MiB first evicts it and cost
-about a fifth of the read rate, BENCHMARKS.md); video-level rows are small, so a reader of whole
+while the row is still in the CPU cache (a batch pass over many MiB first evicts it: slower, as
+measured in BENCHMARKS.md, "Clean read path"); video-level rows are small, so a reader of whole
 batches checks the batch checksum (a few hash calls per batch) and falls back to the row
 checksums only in a damaged batch; one that takes every k-th row (loader slots) checks the rows it takes. Each record batch is validated before use. Shards can be
 read from fsspec URLs (large block reads); local ones are memory-mapped.
