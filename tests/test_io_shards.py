@@ -110,3 +110,27 @@ def test_loader_checks_frame_shard_rows_unless_told_not_to(tmp_path):
         ids()
     assert ids(skip_corrupt=True) == [r.id for i, r in enumerate(records) if i != 5]
     assert ids(verify_checksums=False) == [r.id for r in records]
+
+
+@pytest.mark.parametrize("kind", ["segment", "video"])
+def test_format2_shards_still_read_and_checked(tmp_path, kind):
+    """Shards written before format 3 (CRC32C sums; fixtures written by that code) read back exactly,
+    and a flipped byte in one row is still caught by its CRC32C."""
+    fixture = os.path.join(os.path.dirname(__file__), "data", f"shard_format2_{'frame' if kind == 'segment' else 'video'}.arrow")
+    if kind == "segment":
+        records, extra = frame_records(6, max_frames=8, segments=True, sparse=("im",)), {"sparse_features": ("im",)}
+    else:
+        records, extra = video_records(6), {}
+    back = list(read_records(fixture, kind, **extra))
+    assert len(back) == 6 and all(records_equal(a, b) for a, b in zip(records, back))
+    raw = bytearray(open(fixture, "rb").read())
+    needle = (records[3].features["rgb"].tobytes()[:64] if kind == "segment" else records[3].features["mean_rgb"].tobytes()[:64])
+    at = bytes(raw).index(needle)
+    raw[at + 5] ^= 0xFF
+    damaged = tmp_path / "damaged.arrow"
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(RecordError) as err:
+        list(read_records(str(damaged), kind, **extra))
+    assert err.value.index == 3 and err.value.field == "crc32c"
+    kept = list(read_records(str(damaged), kind, skip_corrupt=True, **extra))
+    assert [r.id for r in kept] == [r.id for i, r in enumerate(records) if i != 3]

@@ -137,8 +137,7 @@ def _read_shard(path: str, schema: RecordSchema, skip_corrupt: bool, verify: boo
 
     def parse(index: int) -> VideoRecord | None:
         try:
-            record = shard.record(index)
-            _check_labels(record, schema, path, index)
+            record = shard.record(index)  # label range checked by the shard, batch by batch
         except RecordError as err:
             if not skip_corrupt:
                 raise

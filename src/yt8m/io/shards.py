@@ -6,10 +6,12 @@ bytes) or a `fixed_size_list<float32>` per video-level feature, the segment fiel
 per sparse feature `<name>_ids`, `<name>_scores`, `<name>_offsets`. The schema metadata records the
 kind, feature names and sizes. Reading slices the mapped buffers: no copy, no parse.
 
-Format 2 adds checksums, checked on every read, so a damaged shard gives a RecordError (or,
-skipping, loses only the damaged rows) and never a record that differs from the one written:
-`crc32c`, a CRC32C per row over everything its record holds, and `batch_crc32c`, one CRC32C over
-all columns of its record batch. Frame-level rows are checked one by one just before they are used,
+Checksums are checked on every read, so a damaged shard gives a RecordError (or, skipping, loses
+only the damaged rows) and never a record that differs from the one written: `xxh3`, an XXH3-64
+per row over everything its record holds, and `batch_xxh3`, one XXH3-64 over all columns of its
+record batch (format 3). Format 2 shards carry the same two sums as CRC32C (`crc32c`,
+`batch_crc32c`) and are still read and checked; XXH3 hashes about twice as fast, which is most of
+what checking costs a frame-level read (BENCHMARKS.md, "Clean read path"). Frame-level rows are checked one by one just before they are used,
 while the row is still in the CPU cache (a batch pass over many MiB first evicts it: slower, as
 measured in BENCHMARKS.md, "Clean read path"); video-level rows are small, so a reader of whole
 batches checks the batch checksum (a few hash calls per batch) and falls back to the row
@@ -22,22 +24,49 @@ from __future__ import annotations
 import json
 import os
 from bisect import bisect_right
-from typing import Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
 import google_crc32c
+import xxhash
 
 from .errors import RecordError
 from .paths import is_url, open_binary
 from .records import SEGMENT_FIELDS, RecordSchema, SparseFrames, VideoRecord
 
 ARROW_MAGIC = b"ARROW1"
-FORMAT_VERSION = "2"
-CHECKSUM = "crc32c"  # per row
-BATCH_CHECKSUM = "batch_crc32c"  # per record batch (repeated on each row): one hash call per column, not per row
+FORMAT_VERSION = "3"
 _META = "yt8m"
+
+
+class _Crc32c:
+    """google-crc32c behind the streaming interface of xxhash's hashers (format 2 shards)."""
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data) -> None:
+        self._crc = google_crc32c.extend(self._crc, data)
+
+    def intdigest(self) -> int:
+        return self._crc
+
+
+class Checksum(NamedTuple):
+    """One checksum kind: its per-row column, its per-batch column (the batch sum repeated on each
+    row: one hash call per column, not per row), their Arrow type and a streaming hasher."""
+
+    row_column: str
+    batch_column: str
+    arrow_type: pa.DataType
+    hasher: Callable
+
+
+XXH3 = Checksum("xxh3", "batch_xxh3", pa.uint64(), xxhash.xxh3_64)  # written since format 3
+CRC32C = Checksum("crc32c", "batch_crc32c", pa.uint32(), _Crc32c)  # format 2: read and checked
+CHECKSUMS = (XXH3, CRC32C)
 
 
 def arrow_schema(schema: RecordSchema) -> pa.Schema:
@@ -57,7 +86,7 @@ def arrow_schema(schema: RecordSchema) -> pa.Schema:
                 pa.field(f"{name}_scores", pa.list_(pa.float32())),
                 pa.field(f"{name}_offsets", pa.list_(pa.int64())),
             ]
-    fields += [pa.field(CHECKSUM, pa.uint32()), pa.field(BATCH_CHECKSUM, pa.uint32())]
+    fields += [pa.field(XXH3.row_column, XXH3.arrow_type), pa.field(XXH3.batch_column, XXH3.arrow_type)]
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": schema.kind,
@@ -116,15 +145,20 @@ def _lists_of(schema: RecordSchema) -> list[str]:
     return list(SEGMENT_FIELDS) + [f"{n}_{p}" for n in schema.sparse_features for p in ("ids", "scores", "offsets")] if schema.frame_level else []
 
 
-def row_checksum(id_bytes: bytes, labels: np.ndarray, features: list, lists: list) -> int:
-    """CRC32C over one row as stored: id, int32 labels, feature bytes, then each list (None marked)."""
-    extend = google_crc32c.extend
-    crc = extend(google_crc32c.value(id_bytes), labels)
+def row_checksum(kind: Checksum, id_bytes: bytes, labels: np.ndarray, features: list, lists: list) -> int:
+    """One row's sum as stored: id, int32 labels, feature bytes, then each list (None marked)."""
+    hasher = kind.hasher()
+    hasher.update(id_bytes)
+    hasher.update(labels)
     for value in features:
-        crc = extend(crc, value)
+        hasher.update(value)
     for value in lists:
-        crc = extend(crc, b"\x00") if value is None else extend(extend(crc, b"\x01"), value)
-    return crc
+        if value is None:
+            hasher.update(b"\x00")
+        else:
+            hasher.update(b"\x01")
+            hasher.update(value)
+    return hasher.intdigest()
 
 
 class ShardWriter:
@@ -174,16 +208,16 @@ class ShardWriter:
                     lists[f"{name}_{part}"] = [np.asarray(getattr(r.sparse[name], part), dtype) for r in rows]
             for key, values in lists.items():
                 cols[key] = pa.array(values, self._arrow_schema.field(key).type)
-        cols[CHECKSUM] = pa.array(
+        cols[XXH3.row_column] = pa.array(
             [
-                row_checksum(r.id.encode("utf-8"), labels[i], [features[n][i] for n in schema.feature_names], [lists[k][i] for k in lists])
+                row_checksum(XXH3, r.id.encode("utf-8"), labels[i], [features[n][i] for n in schema.feature_names], [lists[k][i] for k in lists])
                 for i, r in enumerate(rows)
             ],
-            pa.uint32(),
+            XXH3.arrow_type,
         )
-        names = [f.name for f in self._arrow_schema if f.name != BATCH_CHECKSUM]
+        names = [f.name for f in self._arrow_schema if f.name != XXH3.batch_column]
         digest = _Batch(pa.RecordBatch.from_arrays([cols[n] for n in names], names=names), schema).digest()
-        cols[BATCH_CHECKSUM] = pa.array(np.full(len(rows), digest, np.uint32), pa.uint32())
+        cols[XXH3.batch_column] = pa.array([digest] * len(rows), XXH3.arrow_type)
         batch = pa.record_batch([cols[f.name] for f in self._arrow_schema], schema=self._arrow_schema)
         self._writer.write_batch(batch)
         self._rows = []
@@ -225,6 +259,8 @@ class _Batch:
             np.frombuffer(id_buffers[2], np.uint8) if id_buffers[2] is not None else np.zeros(0, np.uint8),
         )
         self.label_offsets, self.label_values = _list_parts(batch.column("labels"))
+        self.labels64 = self.label_values.astype(np.int64)  # records get views: one conversion per batch
+        self.label_rows_over: dict[int, set[int]] = {}  # rows with a label >= n, per n asked for
         self.features = {}
         for name in stored.feature_names:
             col = batch.column(name)
@@ -239,30 +275,45 @@ class _Batch:
         for key in _lists_of(stored):
             col = batch.column(key)
             self.lists[key] = (col.is_valid().to_numpy(zero_copy_only=False), *_list_parts(col))
-        self.checksums = batch.column(CHECKSUM).to_numpy() if CHECKSUM in batch.schema.names else None  # format 1: none
+        self.present = {key: valid.any() for key, (valid, *_) in self.lists.items()}  # most batches lack segments
         names = batch.schema.names
-        self.expected_digest = int(batch.column(BATCH_CHECKSUM)[0].as_py()) if BATCH_CHECKSUM in names and batch.num_rows else None
+        self.checksum = next((kind for kind in CHECKSUMS if kind.row_column in names), None)  # format 1: none
+        self.checksums = batch.column(self.checksum.row_column).to_numpy() if self.checksum else None
+        has_digest = self.checksum is not None and self.checksum.batch_column in names and batch.num_rows
+        self.expected_digest = int(batch.column(self.checksum.batch_column)[0].as_py()) if has_digest else None
         self.intact: bool | None = None  # batch checksum verified (None: not yet)
 
     def digest(self) -> int:
-        """CRC32C over every column's used bytes (the writer computes it from these same views)."""
-        extend = google_crc32c.extend
+        """The batch sum over every column's used bytes (the writer computes it from these same views)."""
+        hasher = self.checksum.hasher()
         offsets, data = self.id_bytes
-        crc = extend(extend(0, offsets), data[offsets[0] : offsets[-1]])
-        crc = extend(extend(crc, self.label_offsets), self.label_values)
+        parts = [offsets, data[offsets[0] : offsets[-1]], self.label_offsets, self.label_values]
         for value in self.features.values():
             if isinstance(value, tuple):
                 offsets, data = value
-                crc = extend(extend(crc, offsets), data[offsets[0] : offsets[-1]])
+                parts += [offsets, data[offsets[0] : offsets[-1]]]
             else:
-                crc = extend(crc, np.ascontiguousarray(value))
+                parts.append(np.ascontiguousarray(value))
         for valid, offsets, values in self.lists.values():
-            crc = extend(extend(extend(crc, valid.view(np.uint8)), offsets), values)
-        return extend(crc, self.checksums) if self.checksums is not None else crc
+            parts += [valid.view(np.uint8), offsets, values]
+        parts.append(self.checksums)
+        for part in parts:
+            hasher.update(part)
+        return hasher.intdigest()
 
     def list_value(self, key: str, row: int) -> np.ndarray | None:
+        if not self.present[key]:
+            return None
         valid, offsets, values = self.lists[key]
         return values[offsets[row] : offsets[row + 1]] if valid[row] else None
+
+    def rows_with_labels_over(self, num_classes: int) -> set[int]:
+        """Rows holding a label >= num_classes, found in one pass over the batch's labels."""
+        rows = self.label_rows_over.get(num_classes)
+        if rows is None:
+            over = np.flatnonzero(self.label_values >= num_classes)
+            rows = self.label_rows_over[num_classes] = set((np.searchsorted(self.label_offsets, over, "right") - 1).tolist())
+        return rows
 
 
 class ShardFile:
@@ -321,7 +372,8 @@ class ShardFile:
         b = bisect_right(self._starts, index) - 1
         batch, row = self._batch(b), index - self._starts[b]
         schema = self.schema
-        labels = batch.label_values[batch.label_offsets[row] : batch.label_offsets[row + 1]]
+        lo, hi = batch.label_offsets[row], batch.label_offsets[row + 1]
+        labels = batch.label_values[lo:hi]
         frame_level = self._frame_level
         if frame_level:
             parts = {}
@@ -332,8 +384,8 @@ class ShardFile:
             parts = {name: matrix[row] for name, matrix in batch.features.items()}
             lists = {}
         if self.verify and batch.checksums is not None and not self._batch_intact(batch):
-            if row_checksum(batch.ids[row].encode("utf-8"), labels, parts.values(), lists.values()) != int(batch.checksums[row]):
-                raise RecordError("row checksum mismatch (the shard is damaged)", path=self.path, index=index, field=CHECKSUM)
+            if row_checksum(batch.checksum, batch.ids[row].encode("utf-8"), labels, parts.values(), lists.values()) != int(batch.checksums[row]):
+                raise RecordError("row checksum mismatch (the shard is damaged)", path=self.path, index=index, field=batch.checksum.row_column)
         features = {}
         for name, size in self._wanted:
             value = parts[name]
@@ -342,7 +394,9 @@ class ShardFile:
                     raise RecordError(f"{value.size} bytes, not a whole number of {size}-byte frames", path=self.path, index=index, field=name)
                 value = value.reshape(-1, size)
             features[name] = value
-        record = VideoRecord(batch.ids[row], labels.astype(np.int64), features)
+        if schema.num_classes and row in batch.rows_with_labels_over(schema.num_classes):
+            raise RecordError(f"label {int(labels.max())} outside [0, {schema.num_classes})", path=self.path, index=index, field=schema.labels_key)
+        record = VideoRecord(batch.ids[row], batch.labels64[lo:hi], features)
         if frame_level:
             if lists["segment_start_times"] is not None:
                 for key in SEGMENT_FIELDS:
