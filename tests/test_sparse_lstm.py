@@ -4,6 +4,7 @@ through the usual trainer and CLI, and late fusion."""
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -204,10 +205,20 @@ def test_training_loss_carries_the_state_across_chunks_with_linearly_rising_step
     model, batch = small_model(), long_batch(tmp_path)
     losses = frame_losses(model, batch)
     weights = [torch.tensor([(t % 2 + 1) / 2 for t in range(len(l))]) for l in losses]  # unroll 2: 1/2, 1, 1/2, 1, 1/2
-    expected = sum((w * l).sum() for w, l in zip(weights, losses)) / sum(w.sum() for w in weights)
+    expected = torch.stack([(w * l).sum() / w.sum() for w, l in zip(weights, losses)]).mean()  # per video, then over videos
     torch.testing.assert_close(model.training_loss(batch), expected)
     uniform = small_model(step_weights="uniform")
-    torch.testing.assert_close(uniform.training_loss(batch), torch.cat(frame_losses(uniform, batch)).mean())
+    torch.testing.assert_close(uniform.training_loss(batch), torch.stack([l.mean() for l in frame_losses(uniform, batch)]).mean())
+
+
+def test_the_batch_loss_is_the_mean_of_the_videos_losses_however_the_batch_is_split(tmp_path):
+    """Ranks and accumulated micro-batches average their losses: a batch's loss must be the mean of
+    its videos' losses, so 2 ranks x 1 video train as 1 rank x 2 videos (the videos differ in length)."""
+    model = small_model()
+    both = long_batch(tmp_path, frames=5)
+    alone = [long_batch(tmp_path, frames=5, name="l", short=False), long_batch(tmp_path, frames=2, name="s", short=False)]
+    alone[1]["labels"] = both["labels"][1:]  # video "s" (its own labels) alone
+    torch.testing.assert_close(model.training_loss(both), (model.training_loss(alone[0]) + model.training_loss(alone[1])) / 2)
 
 
 def test_no_gradient_crosses_a_chunk_boundary(tmp_path):
@@ -323,3 +334,43 @@ def test_fuse_cli_combines_two_runs(sparse_run, sparse_data, tmp_path):
     summary = json.loads((tmp_path / "fused.csv.fusion.json").read_text())
     assert summary["videos"] == len(out.read_text().splitlines()) - 1
     assert summary["test"]["fused"] >= max(summary["test"]["a"], summary["test"]["b"])  # fitted and tested on the same videos
+
+
+# ----------------------------------------------------------------------------------------------
+# two ranks under torchrun
+
+DDP_ARGS = ["optimizer.name=sgd", "optimizer.lr=0.5", "train.epochs=5", "train.checkpoint_every=3", "train.tensorboard=false", "train.log_every=1"]
+
+
+def _torchrun_train(data, out, *extra):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "yt8m", "train", "configs/sparse_lstm_tiny.yaml", "--train-data", data, "--out", str(out), *extra]
+    for arg in [*DDP_ARGS, "optimizer.batch_size=8"]:
+        command += ["--set", arg]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def test_sparse_lstm_on_two_torchrun_ranks_equals_one_rank_at_double_batch_and_resumes(sparse_data, tmp_path):
+    """DDP (gloo, CPU): 2 ranks × 8 videos = 1 rank × 16 (SGD: gradients agree to rounding), stopped
+    after a checkpoint and resumed under torchrun; the whole-batch loss must go through DDP's
+    gradient all-reduce, and equal-length or not, the ranks' videos must count as in one batch."""
+    from safetensors.torch import load_file
+
+    data = str(sparse_data / "frame" / "train*.tfrecord")
+    one = load_config("configs/sparse_lstm_tiny.yaml", [*DDP_ARGS, "optimizer.batch_size=16", "train.max_steps=6"])
+    train(one, data, tmp_path / "one", progress=False)
+    _torchrun_train(data, tmp_path / "two", "--set", "train.max_steps=3")
+    _torchrun_train(data, tmp_path / "two", "--resume", "--set", "train.max_steps=6", "--allow-change", "train.max_steps")
+
+    def weights(run):
+        return load_file(str(run / "checkpoints" / (run / "checkpoints" / "latest").read_text() / "model.safetensors"))
+
+    summary = json.loads((tmp_path / "two" / "train_summary.json").read_text())
+    assert summary["steps"] == 6 and summary["examples"] == 6 * 16
+    reference, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert two.keys() == reference.keys()
+    for key in reference:
+        torch.testing.assert_close(two[key], reference[key], rtol=1e-5, atol=1e-6, msg=key)

@@ -117,13 +117,17 @@ class SparseLstmModel(VideoModel):
     # -- training ----------------------------------------------------------------------------------
 
     def training_loss(self, batch: dict) -> torch.Tensor:
-        """Weighted mean over frames of the head's loss; the state is carried (detached) across chunks."""
+        """Mean over the batch's videos of each video's step-weighted mean of the head's frame losses;
+        the state is carried (detached) across chunks.
+
+        Per video, not per frame over the batch: ranks and accumulated micro-batches average their
+        losses, so only a mean of per-video terms trains N ranks exactly like one rank."""
         x, mask = self.frame_inputs(batch)
         labels = batch["labels"]
         video, label = labels.nonzero(as_tuple=True)  # row-major: each video's labels are contiguous
         per_video = torch.bincount(video, minlength=labels.shape[0])
         first = torch.cumsum(per_video, 0) - per_video
-        total, weight_sum, state = x.new_zeros(()), x.new_zeros(()), None
+        total, weight_sum, state = x.new_zeros(labels.shape[0]), x.new_zeros(labels.shape[0]), None
         for start in range(0, x.shape[1], self.config.unroll):
             out, state = self.run(x[:, start : start + self.config.unroll], state)
             state = [tuple(t.detach() for t in s) for s in state]
@@ -136,9 +140,9 @@ class SparseLstmModel(VideoModel):
             within = torch.arange(int(n.sum()), device=x.device) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
             targets = label[first[b][rows] + within]
             loss = self.head.position_loss(out[b, t], rows, targets, 1.0 / n[rows].float())
-            total = total + (loss * w[b, t]).sum()
-            weight_sum = weight_sum + w[b, t].sum()
-        return total / weight_sum.clamp(min=1e-12)
+            total = total.index_add(0, b, loss * w[b, t])
+            weight_sum = weight_sum.index_add(0, b, w[b, t])
+        return (total / weight_sum.clamp(min=1e-12)).mean()  # a video without labels adds 0
 
     # -- inference ---------------------------------------------------------------------------------
 

@@ -222,6 +222,18 @@ def _restore_random_states(saved: dict, device: torch.device) -> None:
 # -- weights from another run, frozen parameters ----------------------------------------------------
 
 
+class _WholeBatchLoss(torch.nn.Module):
+    """A whole-batch model's `training_loss` as a module's forward: DDP arms its gradient all-reduce
+    in its forward, so a loss computed beside it would leave every rank with its own gradients."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.model.training_loss(batch)
+
+
 def _matches(name: str, globs) -> bool:
     return any(fnmatch.fnmatchcase(name, g) for g in globs)
 
@@ -313,9 +325,9 @@ class _Run:
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg.optimizer)
         self.amp_dtype = amp_dtype(self.device, tcfg.mixed_precision, tcfg.amp_dtype)
         self.scaler = grad_scaler(self.device, self.amp_dtype)
-        self.net = self.model
+        self.net = _WholeBatchLoss(self.model) if hasattr(self.model, "training_loss") else self.model
         if self.world_size > 1:
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.net = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.optimizer.batch_size)  # per-rank micro-batch
         self.accumulate = cfg.optimizer.accumulate
         self.dataset = VideoDataset(self.train_files, data_cfg, training=True, seed=tcfg.seed, rank=self.rank, world_size=self.world_size, accumulate=self.accumulate)
@@ -386,7 +398,7 @@ class _Run:
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with autocast:
             if hasattr(self.model, "training_loss"):  # whole-batch models (sparse inputs) compute their own loss
-                outputs, loss = {}, self.model.training_loss(batch_to(batch, self.device))
+                outputs, loss = {}, self.net(batch_to(batch, self.device))
             else:
                 features = batch["features"].to(self.device, non_blocking=True)
                 num_frames = batch["num_frames"].to(self.device, non_blocking=True)
