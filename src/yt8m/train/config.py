@@ -34,7 +34,7 @@ class OptimizerConfig:
     lr: float = 0.01  # official base_learning_rate
     batch_size: int = 1024  # official batch size (per rank and micro-batch)
     accumulate: int = 1  # micro-batches per step: one step sees batch_size · ranks · accumulate videos
-    weight_decay: float = 0.0  # decoupled decay; the L2 penalty of the papers is model.regularization_loss()
+    weight_decay: float = 0.0  # torch's coupled decay (added to every gradient, biases too; for Adam not AdamW's decoupled kind); the papers' L2 is model.regularization_loss()
     momentum: float = 0.0  # sgd / rmsprop
     eps: float = 1e-8  # adam / rmsprop epsilon (TF default 1e-8); adagrad uses 1e-10
     adagrad_initial_accumulator: float = 0.1  # TF's Adagrad default
