@@ -12,7 +12,7 @@ Parts run as separate processes and leave JSON (and, for part 3, each model's vi
 in benchmarks/.cache/sparse_lstm/; the last step writes benchmarks/results/sparse_lstm.md. Run:
 `nice -n 10 .venv/bin/python benchmarks/bench_sparse_lstm.py` (or parts: `... heads|topk|speed|report`,
 `hit` (MiCRObE for seeds not cached, then the reduced LSTMs), `microbe<seed>`, `<arm>:<seed>` with arm
-hsm | softmax | paper_hsm).
+hsm | softmax | paper_hsm | deep_hsm).
 """
 
 from __future__ import annotations
@@ -52,14 +52,17 @@ LSTM = dict(embedding_size=128, hidden_size=128, num_layers=2, unroll=30, dropou
 EPOCHS = 30
 PAPER = dict(embedding_size=512, hidden_size=512, num_layers=5, unroll=30, dropout=0.3)  # the paper's network
 PAPER_EPOCHS = 9
+DEEP = dict(LSTM, num_layers=PAPER["num_layers"])  # the paper's depth at the reduced width: is depth or width what stalls?
 EVAL_EVERY_EPOCHS = 3  # held-out hit@1 curve; the checkpoint with the best held-out GAP is scored
 LSTM_ARMS = {
     "hsm": dict(name="LSTM (hsm)", output="hsm", sizes=LSTM, epochs=EPOCHS),
     "softmax": dict(name="LSTM (softmax)", output="softmax", sizes=LSTM, epochs=EPOCHS),
     "paper_hsm": dict(name=f"LSTM (hsm), paper size {PAPER['num_layers']} × {PAPER['hidden_size']}, embedding {PAPER['embedding_size']}, "
                            f"{PAPER_EPOCHS} epochs", output="hsm", sizes=PAPER, epochs=PAPER_EPOCHS),
+    "deep_hsm": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, embedding {DEEP['embedding_size']}, "
+                          f"{PAPER_EPOCHS} epochs", output="hsm", sizes=DEEP, epochs=PAPER_EPOCHS),
 }
-OPTIONAL_ARMS = ("paper_hsm", "bow")  # shown for the seeds they have
+OPTIONAL_ARMS = ("paper_hsm", "deep_hsm", "bow")  # shown for the seeds they have
 FUSED_ARM = "hsm"
 MODEL_NAMES = {"microbe1": "MiCRObE 1 mix", "microbe5": "MiCRObE 5 mix", "maxcal": "MaxCal",
                "bow": "softmax regression on [mean; max] of the sparse scores (reference)"}
@@ -537,7 +540,7 @@ def report() -> None:
             for k, v in h["seconds"].items():
                 secs.setdefault(k, []).append(v)
         curve_rows = []
-        for name in (hsm, soft, paper):
+        for name in (hsm, soft, paper, LSTM_ARMS["deep_hsm"]["name"]):
             curves = [h["curves"][name] for h in hits if name in h["curves"]]
             if not curves:
                 continue
