@@ -12,7 +12,7 @@ Parts run as separate processes and leave JSON (and, for part 3, each model's vi
 in benchmarks/.cache/sparse_lstm/; the last step writes benchmarks/results/sparse_lstm.md. Run:
 `nice -n 10 .venv/bin/python benchmarks/bench_sparse_lstm.py` (or parts: `... heads|topk|speed|report`,
 `hit` (MiCRObE for seeds not cached, then the reduced LSTMs), `microbe<seed>`, `<arm>:<seed>` with arm
-hsm | softmax | paper_hsm | deep_hsm).
+hsm | softmax | paper_hsm | deep_hsm | deep_hsm_no_dropout | deep_hsm_lr_1e-3).
 """
 
 from __future__ import annotations
@@ -61,8 +61,13 @@ LSTM_ARMS = {
                            f"{PAPER_EPOCHS} epochs", output="hsm", sizes=PAPER, epochs=PAPER_EPOCHS),
     "deep_hsm": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, embedding {DEEP['embedding_size']}, "
                           f"{PAPER_EPOCHS} epochs", output="hsm", sizes=DEEP, epochs=PAPER_EPOCHS),
+    # why the deep ones stall: the same depth without dropout between layers, and at a third of the learning rate
+    "deep_hsm_no_dropout": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, no dropout, {PAPER_EPOCHS} epochs",
+                                output="hsm", sizes=dict(DEEP, dropout=0.0), epochs=PAPER_EPOCHS),
+    "deep_hsm_lr_1e-3": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, Adam at 0.001, {PAPER_EPOCHS} epochs",
+                             output="hsm", sizes=DEEP, epochs=PAPER_EPOCHS, lr=1e-3),
 }
-OPTIONAL_ARMS = ("paper_hsm", "deep_hsm", "bow")  # shown for the seeds they have
+OPTIONAL_ARMS = ("paper_hsm", "deep_hsm", "deep_hsm_no_dropout", "deep_hsm_lr_1e-3", "bow")  # shown for the seeds they have
 FUSED_ARM = "hsm"
 MODEL_NAMES = {"microbe1": "MiCRObE 1 mix", "microbe5": "MiCRObE 5 mix", "maxcal": "MaxCal",
                "bow": "softmax regression on [mean; max] of the sparse scores (reference)"}
@@ -191,7 +196,7 @@ def lstm_config(arm: dict, seed: int, steps_per_epoch: int):
     v = vocabulary_sizes(SYNTH["num_classes"])
     sets = [f"model.{k}={val}" for k, val in arm["sizes"].items()] + [
         f"model.output={arm['output']}", f"data.num_classes={SYNTH['num_classes']}", f"data.sparse_sizes=[{v['im']},{v['tm']}]",
-        f"optimizer.batch_size={BATCH}", f"optimizer.lr={LR}", f"train.epochs={arm['epochs']}", f"train.seed={seed}",
+        f"optimizer.batch_size={BATCH}", f"optimizer.lr={arm.get('lr', LR)}", f"train.epochs={arm['epochs']}", f"train.seed={seed}",
         f"train.eval_every={EVAL_EVERY_EPOCHS * steps_per_epoch}", "train.log_every=20", "train.checkpoint_every=100000", "data.shuffle_buffer=256",
     ]
     return load_config(Path(__file__).resolve().parents[1] / "configs" / "sparse_lstm.yaml", sets)
@@ -540,7 +545,7 @@ def report() -> None:
             for k, v in h["seconds"].items():
                 secs.setdefault(k, []).append(v)
         curve_rows = []
-        for name in (hsm, soft, paper, LSTM_ARMS["deep_hsm"]["name"]):
+        for name in (arm["name"] for arm in LSTM_ARMS.values()):
             curves = [h["curves"][name] for h in hits if name in h["curves"]]
             if not curves:
                 continue
