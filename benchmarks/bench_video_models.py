@@ -50,11 +50,12 @@ SUBSET = dict(
 EPOCHS = 30  # 2000 videos: 470 Adam steps of 128 (the shipped 5 epochs assume millions of videos)
 SEEDS = (0, 1, 2)
 MAX_FRAMES = 300  # the [μ; σ; Top5] vectors cover every frame, as the shipped config
-AGGREGATED = "mean_std_top5"  # the video-level feature aggregated_dataset writes: 7 × 1152 dims
+AGGREGATED = "mean_std_top5"  # the video-level feature aggregated_dataset writes
+AGGREGATED_DIM = (2 + 5) * (1024 + 128)  # [μ; σ; Top5] of the rgb + audio dims
 WHITENED_COMPONENTS = 1024  # of 8064: the shipped config keeps all, fitted on up to 100k videos; 2000 cannot estimate more
 WHITENED = f"{{aggregate: none, whiten: true, n_components: {WHITENED_COMPONENTS}, epsilon: 1.0e-4, l2: true}}"
 NOT_WHITENED = "{aggregate: none, whiten: false, l2: true}"
-AGGREGATED_DATA = ["data.kind=video", f"data.feature_names=[{AGGREGATED}]", "data.feature_sizes=[8064]"]
+AGGREGATED_DATA = ["data.kind=video", f"data.feature_names=[{AGGREGATED}]", f"data.feature_sizes=[{AGGREGATED_DIM}]"]
 TOP5 = "MoE-2 ([μ; σ; Top5])"
 ROWS = {  # name: (shipped config, data level, overrides)
     "hinge (μ)": ("video_hinge.yaml", "video", []),
@@ -89,14 +90,14 @@ def dataset() -> tuple[Path, dict]:
 
 
 def aggregated_dataset(root: Path) -> None:
-    """root/aggregated/<split>.arrow: each frame-level video's [μ; σ; Top5] (float32, 8064) as a video-level shard."""
+    """root/aggregated/<split>.arrow: each frame-level video's [μ; σ; Top5] (float32) as a video-level shard."""
     import numpy as np
 
     from yt8m.features.aggregation import aggregate_frames
     from yt8m.io import RecordSchema, VideoRecord, read_records, write_records
     from yt8m.io.reader import frames_matrix
 
-    schema = RecordSchema(kind="video", feature_names=(AGGREGATED,), feature_sizes=(8064,))
+    schema = RecordSchema(kind="video", feature_names=(AGGREGATED,), feature_sizes=(AGGREGATED_DIM,))
     for source in sorted((root / "frame").glob("*.tfrecord")):
         target = root / "aggregated" / (source.stem + ".arrow")
         if target.exists():

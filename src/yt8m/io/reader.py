@@ -33,13 +33,6 @@ def resolve_schema(kind: str | RecordSchema, **overrides) -> RecordSchema:
     return RecordSchema.for_kind(kind, **overrides)
 
 
-def _check_labels(record: VideoRecord, schema: RecordSchema, path: str, index: int) -> None:
-    if schema.num_classes and record.labels.size and int(record.labels.max()) >= schema.num_classes:
-        raise RecordError(
-            f"label {int(record.labels.max())} outside [0, {schema.num_classes})", path=path, index=index, field=schema.labels_key
-        )
-
-
 def read_file(
     path: str,
     schema: RecordSchema,

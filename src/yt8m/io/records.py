@@ -140,6 +140,11 @@ def _context_id(features, schema: RecordSchema) -> str:
     raise RecordError(f"missing video id (looked for {' or '.join(schema.id_keys)})", field=schema.id_keys[0])
 
 
+def label_range_error(label: int, schema: RecordSchema) -> RecordError:
+    """The error for a label outside the vocabulary, the same from every reader."""
+    return RecordError(f"label {label} outside [0, {schema.num_classes})", field=schema.labels_key)
+
+
 def _labels(features, schema: RecordSchema) -> np.ndarray:
     if schema.labels_key not in features:
         return np.zeros(0, dtype=np.int64)
@@ -151,9 +156,7 @@ def _labels(features, schema: RecordSchema) -> np.ndarray:
     if labels.size:
         bad = (labels < 0) | (labels >= schema.num_classes) if schema.num_classes else labels < 0
         if bad.any():
-            raise RecordError(
-                f"label {int(labels[bad][0])} outside [0, {schema.num_classes})", field=schema.labels_key
-            )
+            raise label_range_error(int(labels[bad][0]), schema)
     return labels
 
 

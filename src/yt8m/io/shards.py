@@ -10,10 +10,10 @@ Checksums are checked on every read, so a damaged shard gives a RecordError (or,
 only the damaged rows) and never a record that differs from the one written: `xxh3`, an XXH3-64
 per row over everything its record holds, and `batch_xxh3`, one XXH3-64 over all columns of its
 record batch (format 3). Format 2 shards carry the same two sums as CRC32C (`crc32c`,
-`batch_crc32c`) and are still read and checked; XXH3 hashes about twice as fast, which is most of
-what checking costs a frame-level read (BENCHMARKS.md, "Clean read path"). Frame-level rows are checked one by one just before they are used,
-while the row is still in the CPU cache (a batch pass over many MiB first evicts it: slower, as
-measured in BENCHMARKS.md, "Clean read path"); video-level rows are small, so a reader of whole
+`batch_crc32c`) and are still read and checked; XXH3 hashes twice as fast in cache, though a row
+read from memory hashes at memory speed with either. Frame-level rows are checked one by one just
+before they are used, while the row is still in the CPU cache (a batch pass over many MiB first
+evicts it: slower, as measured in BENCHMARKS.md, "Clean read path"); video-level rows are small, so a reader of whole
 batches checks the batch checksum (a few hash calls per batch) and falls back to the row
 checksums only in a damaged batch; one that takes every k-th row (loader slots) checks the rows it takes. Each record batch is validated before use. Shards can be
 read from fsspec URLs (large block reads); local ones are memory-mapped.
@@ -34,7 +34,7 @@ import xxhash
 
 from .errors import RecordError
 from .paths import is_url, open_binary
-from .records import SEGMENT_FIELDS, RecordSchema, SparseFrames, VideoRecord
+from .records import SEGMENT_FIELDS, RecordSchema, SparseFrames, VideoRecord, label_range_error
 
 ARROW_MAGIC = b"ARROW1"
 FORMAT_VERSION = "3"
@@ -250,7 +250,8 @@ def _list_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 class _Batch:
     """Numpy views of all of one record batch's columns (validated first: offsets inside their buffers)."""
 
-    def __init__(self, batch: pa.RecordBatch, stored: RecordSchema) -> None:
+    def __init__(self, batch: pa.RecordBatch, stored: RecordSchema, num_classes: int | None = None) -> None:
+        """`num_classes`: find the rows holding a label >= it (None: no label range check)."""
         batch.validate(full=True)
         self.ids = batch.column("id").to_pylist()
         id_buffers = batch.column("id").buffers()
@@ -260,7 +261,8 @@ class _Batch:
         )
         self.label_offsets, self.label_values = _list_parts(batch.column("labels"))
         self.labels64 = self.label_values.astype(np.int64)  # records get views: one conversion per batch
-        self.label_rows_over: dict[int, set[int]] = {}  # rows with a label >= n, per n asked for
+        over = np.flatnonzero(self.label_values >= num_classes) if num_classes else np.zeros(0, np.intp)
+        self.rows_with_labels_out_of_range = set((np.searchsorted(self.label_offsets, over, "right") - 1).tolist())
         self.features = {}
         for name in stored.feature_names:
             col = batch.column(name)
@@ -307,14 +309,6 @@ class _Batch:
         valid, offsets, values = self.lists[key]
         return values[offsets[row] : offsets[row + 1]] if valid[row] else None
 
-    def rows_with_labels_over(self, num_classes: int) -> set[int]:
-        """Rows holding a label >= num_classes, found in one pass over the batch's labels."""
-        rows = self.label_rows_over.get(num_classes)
-        if rows is None:
-            over = np.flatnonzero(self.label_values >= num_classes)
-            rows = self.label_rows_over[num_classes] = set((np.searchsorted(self.label_offsets, over, "right") - 1).tolist())
-        return rows
-
 
 class ShardFile:
     """Random access to the records of one shard (memory-mapped, or read through fsspec)."""
@@ -360,7 +354,7 @@ class ShardFile:
     def _batch(self, b: int) -> _Batch:
         if self._cache is None or self._cache[0] != b:
             try:
-                batch = _Batch(self._reader.get_batch(b), self.stored)
+                batch = _Batch(self._reader.get_batch(b), self.stored, self.schema.num_classes)
             except _ARROW_ERRORS as exc:
                 raise RecordError(f"record batch {b} damaged ({type(exc).__name__}: {exc})", path=self.path, index=self._starts[b], field="arrow") from None
             self._cache = (b, batch)
@@ -394,8 +388,8 @@ class ShardFile:
                     raise RecordError(f"{value.size} bytes, not a whole number of {size}-byte frames", path=self.path, index=index, field=name)
                 value = value.reshape(-1, size)
             features[name] = value
-        if schema.num_classes and row in batch.rows_with_labels_over(schema.num_classes):
-            raise RecordError(f"label {int(labels.max())} outside [0, {schema.num_classes})", path=self.path, index=index, field=schema.labels_key)
+        if row in batch.rows_with_labels_out_of_range:
+            raise label_range_error(int(labels.max()), schema).located(path=self.path, index=index)
         record = VideoRecord(batch.ids[row], batch.labels64[lo:hi], features)
         if frame_level:
             if lists["segment_start_times"] is not None:
