@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from .base import VideoModel
 from .layers.heads import make_head
-from .layers.pooling import AttentionPooling
+from .layers.pooling import AttentionPooling, frame_embedding
 from .registry import register_model
 
 
@@ -24,6 +24,7 @@ from .registry import register_model
 class MultiAttentionConfig:
     num_heads: int = 2
     attention_size: int = 256
+    embedding_size: int = 0  # frames -> ReLU(E x) before pooling (attention.py); 0: the frames themselves
     gated: bool = False
     prediction_pooling: str = "mean"  # mean | max over the heads' predictions
     dropout: float = 0.0
@@ -40,23 +41,23 @@ class MultiAttentionModel(VideoModel):
         super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
         if config.prediction_pooling not in ("mean", "max"):
             raise ValueError(f"multi_attention: prediction_pooling must be 'mean' or 'max', got {config.prediction_pooling!r}")
-        self.pool = AttentionPooling(
-            self.feature_dim, attention_size=config.attention_size, num_heads=config.num_heads, gated=config.gated
-        )
+        self.frame_embedding = frame_embedding(self.feature_dim, config.embedding_size)
+        width = config.embedding_size or self.feature_dim
+        self.pool = AttentionPooling(width, attention_size=config.attention_size, num_heads=config.num_heads, gated=config.gated)
         self.dropout = nn.Dropout(config.dropout)
         self.heads = nn.ModuleList(
-            make_head(config.classifier, self.feature_dim, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
+            make_head(config.classifier, width, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
             for _ in range(config.num_heads)
         )
 
-    embedding_dim = property(lambda self: self.feature_dim * self.config.num_heads)
+    embedding_dim = property(lambda self: (self.config.embedding_size or self.feature_dim) * self.config.num_heads)
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Every head's pooled frames side by side [B, H·D] (context-aware segment models read it)."""
-        return self.pool(x, mask)[0].flatten(1)
+        return self.pool(self.frame_embedding(x), mask)[0].flatten(1)
 
     def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled, weights = self.pool(x, mask)  # [B, H, D], [B, H, T]
+        pooled, weights = self.pool(self.frame_embedding(x), mask)  # [B, H, D], [B, H, T]
         pooled = self.dropout(pooled)
         per_head = torch.stack([head(pooled[:, h])["predictions"] for h, head in enumerate(self.heads)], dim=1)  # [B, H, C]
         predictions = per_head.mean(1) if self.config.prediction_pooling == "mean" else per_head.amax(1)

@@ -38,6 +38,16 @@ def linear_weighted_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=torch.finfo(x.dtype).tiny)
 
 
+def frame_embedding(in_features: int, size: int) -> nn.Module:
+    """Each frame through Linear(in_features, size) + ReLU before attention pooling; size 0: the frames
+    themselves. Embedding-based MIL (seed 004's framework: frames -> embedding -> pooling -> classifier):
+    a raw-frame average carries little where the evidence sits in a few frames, so a classifier on it
+    cannot teach the attention where to look; sparse ReLU features can (BENCHMARKS.md, probe worlds)."""
+    if size <= 0:
+        return nn.Identity()
+    return nn.Sequential(nn.Linear(in_features, size), nn.ReLU())
+
+
 class AttentionPooling(nn.Module):
     """Learnable weighted average of frames, one weight set per head (attention MIL pooling).
 
