@@ -24,7 +24,6 @@ SYNTH = dict(
     num_classes=60, train_videos=600, validate_videos=450, test_videos=0, rated_test_videos=0,
     segment_validate_videos=0, segment_test_videos=0, train_shards=8, validate_shards=3,
     min_frames=40, max_frames=90, levels=("frame",), sparse_features=("im", "tm"),
-    world_version=2,  # the version-2 world these results were measured on; the version-3 re-run (issue 12) is open
 )
 FEATURE_SETS = {"IM": ["im"], "TM": ["tm"], "IM+TM": ["im", "tm"]}
 TRAIN_FILES, VALIDATE_FILES = 4, 2  # of the 8 train and 3 validate shards
@@ -37,7 +36,9 @@ BUCKET_WIDTH = 1e-2
 
 
 def data_dir(seed: int = 0) -> Path:
-    return CACHE / f"microbe-small{SYNTH['num_classes']}-seed{seed}"
+    from yt8m.synth.config import GENERATOR_VERSION
+
+    return CACHE / f"microbe-small{SYNTH['num_classes']}-v{GENERATOR_VERSION}-seed{seed}"
 
 
 def dataset(seed: int = 0) -> Path:
