@@ -296,3 +296,20 @@ def test_output_bias_starts_every_head_at_the_prior(entry):
 def test_output_bias_needs_a_classifier_head():
     with pytest.raises(ValueError, match="HingeModel has no logistic or MoE classifier head"):
         init_output_bias(create_model("hinge", num_classes=NUM_CLASSES, feature_sizes=FEATURE_SIZES), -7.0)
+
+
+def test_shipped_lstm_moe_feeds_its_second_lstm_inputs_of_unit_scale():
+    """LSTM_2 reads the MoE layer's outputs. Unnormalized they are ~20x smaller than what LSTM_1 reads,
+    and the model stalled or collapsed on the probe worlds; the shipped config batch-normalizes them."""
+    from yt8m.train.config import load_config
+
+    options = {k: v for k, v in load_config("frame_lstm_moe").model.items() if k != "name"}
+    options.update(hidden_size=32, num_experts=8, top_k=2, expert_hidden_size=64)
+    torch.manual_seed(0)
+    model = create_model("lstm_moe", num_classes=10, feature_sizes=(24, 8), **options).train()
+    seen = {}
+    model.lstm2.register_forward_pre_hook(lambda m, args: seen.update(x=args[0].data))
+    frames = torch.randint(0, 256, (16, 20, 32), dtype=torch.uint8)
+    model(frames, torch.full((16,), 20))
+    spread = float(seen["x"].std(0).mean())
+    assert 0.5 < spread < 2.0, spread

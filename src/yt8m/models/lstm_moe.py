@@ -1,7 +1,7 @@
 """LSTM_MoE (seed 002 §4.3, Figures 3–4).
 
 Input BN → LSTM_1 (512) → sparsely gated mixture-of-experts layer on every frame (64 experts,
-top-4 active, each two FC layers of 1024, noisy top-k gating) → LSTM_2 (512) → linearly
+top-4 active, each two FC layers of 1024, noisy top-k gating) → [batch norm, `moe_output_bn`] → LSTM_2 (512) → linearly
 weighted sum of outputs (as Simple_LSTM) → sigmoid classifier; dropout 0.4 after each LSTM.
 The importance and load-balancing losses (eq. 3–6) come back as "aux_loss"; the trainer adds
 them to the objective. Everything runs on the packed valid frames, so padding never reaches
@@ -34,6 +34,11 @@ class LstmMoeConfig:
     importance_weight: float = 0.1  # w_importance (eq. 4)
     load_weight: float = 0.1  # w_load (eq. 6)
     dropout: float = 0.4  # after each LSTM layer
+    # batch norm on the MoE layer's outputs before LSTM_2 (not in seed 002's text). Without it LSTM_2 reads
+    # inputs ~20x smaller than its first layer's and the model stalls or collapses (BENCHMARKS.md, "Probe
+    # worlds": lstm_moe_no_output_bn). False, the default, keeps checkpoints saved before the option as
+    # they were; the shipped configs/frame_lstm_moe.yaml sets true.
+    moe_output_bn: bool = False
     classifier: str = "logistic"  # sigmoid classifier | moe
     num_mixtures: int = 2
     l2: float = 1e-8
@@ -53,6 +58,7 @@ class LstmMoeModel(VideoModel):
             expert_hidden_size=config.expert_hidden_size, noisy=config.noisy_gating,
             importance_weight=config.importance_weight, load_weight=config.load_weight,
         )
+        self.moe_bn = MaskedBatchNorm1d(config.expert_hidden_size, momentum=config.bn_momentum) if config.moe_output_bn else None
         self.lstm2 = make_rnn("lstm", config.expert_hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
         self.head = make_head(config.classifier, config.hidden_size, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
@@ -62,6 +68,8 @@ class LstmMoeModel(VideoModel):
         rows = self.input_bn(packed.data)  # [N_valid, D]
         rows = self.dropout(self.lstm1(with_data(packed, rows))[0].data)
         rows, aux_loss = self.moe(rows)  # [N_valid, expert_hidden]
+        if self.moe_bn is not None:
+            rows = self.moe_bn(rows)
         rows = self.dropout(self.lstm2(with_data(packed, rows))[0].data)
         pooled = linear_weighted_mean(unpack_frames(with_data(packed, rows), x.shape[1]), mask)
         return {**self.head(pooled), "aux_loss": aux_loss}
