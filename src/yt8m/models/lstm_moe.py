@@ -36,8 +36,10 @@ class LstmMoeConfig:
     dropout: float = 0.4  # after each LSTM layer
     # batch norm on the MoE layer's outputs before LSTM_2 (not in seed 002's text). Without it LSTM_2 reads
     # inputs ~20x smaller than its first layer's and the model stalls or collapses (BENCHMARKS.md, "Probe
-    # worlds": lstm_moe_no_output_bn). False, the default, keeps checkpoints saved before the option as
-    # they were; the shipped configs/frame_lstm_moe.yaml sets true.
+    # worlds": lstm_moe_no_output_bn). Its evaluation statistics are the cumulative average over training
+    # (not bn_momentum's slow average): with TF's 0.001 they stayed near their initial 0 / 1 over a short run
+    # and the outputs shrank ~16x between training and evaluation. False, the default, keeps checkpoints
+    # saved before the option as they were; the shipped configs/frame_lstm_moe.yaml sets true.
     moe_output_bn: bool = False
     classifier: str = "logistic"  # sigmoid classifier | moe
     num_mixtures: int = 2
@@ -58,7 +60,7 @@ class LstmMoeModel(VideoModel):
             expert_hidden_size=config.expert_hidden_size, noisy=config.noisy_gating,
             importance_weight=config.importance_weight, load_weight=config.load_weight,
         )
-        self.moe_bn = MaskedBatchNorm1d(config.expert_hidden_size, momentum=config.bn_momentum) if config.moe_output_bn else None
+        self.moe_bn = MaskedBatchNorm1d(config.expert_hidden_size, momentum=None) if config.moe_output_bn else None
         self.lstm2 = make_rnn("lstm", config.expert_hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
         self.head = make_head(config.classifier, config.hidden_size, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
