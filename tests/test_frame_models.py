@@ -313,3 +313,22 @@ def test_shipped_lstm_moe_feeds_its_second_lstm_inputs_of_unit_scale():
     model(frames, torch.full((16,), 20))
     spread = float(seen["x"].std(0).mean())
     assert 0.5 < spread < 2.0, spread
+
+
+def test_shipped_lstm_moe_evaluates_with_the_moe_outputs_statistics_of_a_short_run():
+    """Evaluation must normalize the MoE outputs with the statistics of the training batches; a slow
+    running average (TF's momentum 0.001) kept them near 0 / 1 after a short run, ~16x off."""
+    from yt8m.train.config import load_config
+
+    options = {k: v for k, v in load_config("frame_lstm_moe").model.items() if k != "name"}
+    options.update(hidden_size=32, num_experts=8, top_k=2, expert_hidden_size=64)
+    torch.manual_seed(0)
+    model = create_model("lstm_moe", num_classes=10, feature_sizes=(24, 8), **options).train()
+    variances = []
+    model.moe_bn.register_forward_pre_hook(lambda m, args: variances.append(args[0].var(0, unbiased=True)))
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randint(0, 256, (16, 20, 32), dtype=torch.uint8), torch.full((16,), 20))
+    seen = torch.stack(variances).mean(0)
+    ratio = float((model.moe_bn.running_var / seen).mean())
+    assert 0.7 < ratio < 1.3, ratio
