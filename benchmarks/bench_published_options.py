@@ -74,7 +74,7 @@ def render(raw: dict) -> str:
     header = ["model", "option", "setting", "seeds", "GAP train", "GAP val", "Hit@1 val", "GAP rated", "videos/s"]
     data = raw["data"]
     return "\n\n".join([
-        f"Data: the `{data['preset']}` world ({data['num_classes']} classes), {data['train_videos']} train / "
+        f"Data: the `{data['preset']}` world ({data['num_classes']} classes, generator version {data['generator_version']}), {data['train_videos']} train / "
         f"{data['validate_videos']} validate / {data['rated_videos']} rated videos, {raw['epochs']} passes "
         f"({raw['steps']} steps × batch {raw['batch']}), frames {raw['frames']}; the frame zoo's budget recipe and widths "
         f"(classifier bias {raw['output_bias']}); GAP train on {raw['fit_check_videos']} training videos. Training seeds {', '.join(map(str, raw['seeds']))}; each cell is mean ± "
@@ -102,10 +102,10 @@ def main() -> None:
     from benchmarks.bench_frame_models import BATCH, MAX_FRAMES, SKIP_FRAMES, run_model, world
 
     bench_frame_models.FIT_CHECK_VIDEOS = FIT_CHECK_VIDEOS
-    from benchmarks.bench_video_models import PRESET, SUBSET
+    from benchmarks.bench_video_models import PRESET, SUBSET, dataset
 
     torch.set_num_threads(1)
-    data = world(CACHE / f"{PRESET}-table3-seed0", PRESET, **SUBSET)
+    data = world(dataset()[0], PRESET, **SUBSET)  # the Table 3 benchmark's world, at the generator's version
     steps = EPOCHS * data.train_videos // BATCH
     eigenvalues = str(data.path / "pca" / "rgb" / "eigenvals.npy")
     runs = stored_runs()
@@ -121,7 +121,7 @@ def main() -> None:
                     changes = {option: setting, "seed": seed}
                     if setting == "pca_eigenvalues":
                         changes["eigenvalues_file"] = eigenvalues
-                    run = run_model(model, data, Path(tmp) / f"{len(mine)}", "budget", steps, changes)
+                    run = run_model(model, data, Path(tmp) / f"seed{seed}-{len(mine)}", "budget", steps, changes)
                     run.update(setting=setting, seed=seed, minutes=(time.perf_counter() - start) / 60)
                     run["options"].pop("eigenvalues_file", None)  # a path on this machine
                     mine.append(run)
@@ -135,6 +135,7 @@ def main() -> None:
         "runs": runs, "seeds": list(SEEDS), "epochs": EPOCHS, "steps": steps, "batch": BATCH, "output_bias": data.output_bias,
         "frames": f"{SKIP_FRAMES}..{SKIP_FRAMES + MAX_FRAMES}", "fit_check_videos": bench_frame_models.FIT_CHECK_VIDEOS,
         "data": {"preset": PRESET, "num_classes": data.num_classes, "train_videos": data.train_videos,
+                 "generator_version": json.loads((data.path / "manifest.json").read_text())["config"]["world_version"],
                  "validate_videos": SUBSET["validate_videos"], "rated_videos": SUBSET["rated_test_videos"]},
     }
     print(publish(__file__, NAME, TITLE, COMMAND, raw))
