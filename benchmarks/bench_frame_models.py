@@ -322,12 +322,10 @@ DIAGNOSTICS = [  # (label, model, steps, changes, what it tests); the analysis q
 RESULTS = CACHE / "frame_models_results"  # one JSON per part, so parts can run in parallel processes
 
 
-def stored_parts() -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text())["runs"] for p in sorted(RESULTS.glob("*.json"))}
-
-
-def stored_minutes() -> dict[str, float]:
-    return {p.stem: json.loads(p.read_text())["minutes"] for p in sorted(RESULTS.glob("*.json"))}
+def stored_parts() -> tuple[dict[str, dict], dict[str, float]]:
+    """(part -> its runs, part -> its minutes) from the part files written so far."""
+    stored = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    return {k: v["runs"] for k, v in stored.items()}, {k: v["minutes"] for k, v in stored.items()}
 
 
 def store_part(part: str, runs: dict, minutes: float) -> None:
@@ -567,7 +565,7 @@ def main() -> None:
             raw["init"] = measure_at_init(world(DATA, "medium", **SUBSET).path)
         print(republish(__file__, NAME, TITLE, COMMAND, raw))
         return
-    saved, minutes = stored_parts(), stored_minutes()
+    saved, minutes = stored_parts()
     torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # the cores this process may use (taskset)
     full = world(DATA, "medium", **SUBSET)
     medium = first_shards(full, MAIN_TRAIN_SHARDS)
@@ -611,7 +609,7 @@ def main() -> None:
                     keep(name, lambda: run_model(name, medium, workdir, part))
             minutes[part] = earlier + (time.perf_counter() - start) / 60
             store_part(part, saved[part], minutes[part])
-    saved, minutes = stored_parts(), stored_minutes()
+    saved, minutes = stored_parts()
     if all(part in saved for part in PARTS) and all(len(saved[p]) == len(part_keys(p)) for p in PARTS):
         raw = {part: saved[part] for part in PARTS}
         raw.update(seeds=len(SEEDS), minutes_all_parts=sum(minutes.get(p, 0.0) for p in PARTS), init=measure_at_init(medium.path), world={

@@ -229,6 +229,12 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.3f} ± {se:.3f}"
 
 
+def difference_cells(differences) -> list[str]:
+    """[the paired GAP differences as mean ± SE, their verdict]: the last two cells of a comparison row."""
+    mean, se = mean_se(differences)
+    return [f"{mean:+.3f} ± {se:.3f}", verdict(differences)]
+
+
 def verdict(differences) -> str:
     if threshold_verdict(differences, 0.0) == "holds":
         return "holds"
@@ -255,8 +261,7 @@ def report(results: list[dict], models: list[str], probes: tuple[str, ...]) -> s
         if len(diffs) < len(SEEDS):
             claim_rows.append([probe, f"{winner} > {loser}", stated, f"{len(diffs)} of {len(SEEDS)} seeds run", "not run"])
             continue
-        mean, se = mean_se(diffs)
-        claim_rows.append([probe, f"{winner} > {loser}", stated, f"{mean:+.3f} ± {se:.3f}", verdict(diffs)])
+        claim_rows.append([probe, f"{winner} > {loser}", stated, *difference_cells(diffs)])
     seconds = sum(r["train_seconds"] for r in results)
     missing = len(models) * len(probes) * len(SEEDS) - len(results)
     return "\n\n".join([
@@ -313,8 +318,7 @@ def paper_rows(by: dict, models: list[str], probe: str = "combined") -> list[lis
         best_w = max(w, key=lambda m: np.mean([by[(m, probe, s)]["gap"] for s in SEEDS]))
         best_l = max(l, key=lambda m: np.mean([by[(m, probe, s)]["gap"] for s in SEEDS]))
         diffs = [by[(best_w, probe, s)]["gap"] - by[(best_l, probe, s)]["gap"] for s in SEEDS]
-        mean, se = mean_se(diffs)
-        rows.append([claim, source, best_w, best_l, f"{mean:+.3f} ± {se:.3f}", verdict(diffs)])
+        rows.append([claim, source, best_w, best_l, *difference_cells(diffs)])
     return rows
 
 

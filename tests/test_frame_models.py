@@ -298,15 +298,20 @@ def test_output_bias_needs_a_classifier_head():
         init_output_bias(create_model("hinge", num_classes=NUM_CLASSES, feature_sizes=FEATURE_SIZES), -7.0)
 
 
-def test_shipped_lstm_moe_feeds_its_second_lstm_inputs_of_unit_scale():
-    """LSTM_2 reads the MoE layer's outputs. Unnormalized they are ~20x smaller than what LSTM_1 reads,
-    and the model stalled or collapsed on the probe worlds; the shipped config batch-normalizes them."""
+def _small_shipped_lstm_moe():
+    """configs/frame_lstm_moe.yaml's model with small widths."""
     from yt8m.train.config import load_config
 
     options = {k: v for k, v in load_config("frame_lstm_moe").model.items() if k != "name"}
     options.update(hidden_size=32, num_experts=8, top_k=2, expert_hidden_size=64)
     torch.manual_seed(0)
-    model = create_model("lstm_moe", num_classes=10, feature_sizes=(24, 8), **options).train()
+    return create_model("lstm_moe", num_classes=10, feature_sizes=(24, 8), **options)
+
+
+def test_shipped_lstm_moe_feeds_its_second_lstm_inputs_of_unit_scale():
+    """LSTM_2 reads the MoE layer's outputs. Unnormalized they are ~20x smaller than what LSTM_1 reads,
+    and the model stalled or collapsed on the probe worlds; the shipped config batch-normalizes them."""
+    model = _small_shipped_lstm_moe().train()
     seen = {}
     model.lstm2.register_forward_pre_hook(lambda m, args: seen.update(x=args[0].data))
     frames = torch.randint(0, 256, (16, 20, 32), dtype=torch.uint8)
@@ -318,12 +323,7 @@ def test_shipped_lstm_moe_feeds_its_second_lstm_inputs_of_unit_scale():
 def test_shipped_lstm_moe_evaluates_with_the_moe_outputs_statistics_of_a_short_run():
     """Evaluation must normalize the MoE outputs with the statistics of the training batches; a slow
     running average (TF's momentum 0.001) kept them near 0 / 1 after a short run, ~16x off."""
-    from yt8m.train.config import load_config
-
-    options = {k: v for k, v in load_config("frame_lstm_moe").model.items() if k != "name"}
-    options.update(hidden_size=32, num_experts=8, top_k=2, expert_hidden_size=64)
-    torch.manual_seed(0)
-    model = create_model("lstm_moe", num_classes=10, feature_sizes=(24, 8), **options).train()
+    model = _small_shipped_lstm_moe().train()
     variances = []
     model.moe_bn.register_forward_pre_hook(lambda m, args: variances.append(args[0].var(0, unbiased=True)))
     with torch.no_grad():

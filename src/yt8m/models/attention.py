@@ -39,12 +39,11 @@ class AttentionModel(VideoModel):
     def __init__(self, config: AttentionConfig, *, num_classes: int, feature_sizes: tuple[int, ...]) -> None:
         super().__init__(config, num_classes=num_classes, feature_sizes=feature_sizes)
         self.frame_embedding = frame_embedding(self.feature_dim, config.embedding_size)
-        width = config.embedding_size or self.feature_dim
-        self.pool = AttentionPooling(width, attention_size=config.attention_size, num_heads=1, gated=config.gated)
+        self.embedding_dim = config.embedding_size or self.feature_dim  # what the pooling averages
+        self.pool = AttentionPooling(self.embedding_dim, attention_size=config.attention_size, num_heads=1, gated=config.gated)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = make_head(config.classifier, width, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
+        self.head = make_head(config.classifier, self.embedding_dim, num_classes, num_mixtures=config.num_mixtures, l2=config.l2)
 
-    embedding_dim = property(lambda self: self.config.embedding_size or self.feature_dim)
     reads_segments = True  # whole videos with segment ranges: the segment is classified, the video attended
 
     def forward(self, features: torch.Tensor, num_frames: torch.Tensor | None = None, segments: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -57,8 +56,9 @@ class AttentionModel(VideoModel):
         frames = torch.arange(x.shape[1], device=x.device)[None, :]
         segments = segments.to(x.device)
         inside = mask & (frames >= segments[:, :1]) & (frames < segments[:, 1:])
-        weights = self.pool(self.frame_embedding(x), mask)[1][:, 0]  # [B, T] over the whole video
-        outputs = self.classify(x, inside)
+        h = self.frame_embedding(x)  # embedded once for both poolings
+        weights = self.pool(h, mask)[1][:, 0]  # [B, T] over the whole video
+        outputs = self._classify_embedded(h, inside)
         return {**outputs, "attention": weights, "segment_attention_mass": (weights * inside).sum(1)}
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -66,5 +66,8 @@ class AttentionModel(VideoModel):
         return self.pool(self.frame_embedding(x), mask)[0][:, 0]
 
     def classify(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled, weights = self.pool(self.frame_embedding(x), mask)  # [B, 1, D], [B, 1, T]
+        return self._classify_embedded(self.frame_embedding(x), mask)
+
+    def _classify_embedded(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled, weights = self.pool(h, mask)  # [B, 1, D], [B, 1, T]
         return {**self.head(self.dropout(pooled[:, 0])), "attention": weights[:, 0]}

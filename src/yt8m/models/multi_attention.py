@@ -42,7 +42,8 @@ class MultiAttentionModel(VideoModel):
         if config.prediction_pooling not in ("mean", "max"):
             raise ValueError(f"multi_attention: prediction_pooling must be 'mean' or 'max', got {config.prediction_pooling!r}")
         self.frame_embedding = frame_embedding(self.feature_dim, config.embedding_size)
-        width = config.embedding_size or self.feature_dim
+        width = config.embedding_size or self.feature_dim  # what each head averages
+        self.embedding_dim = width * config.num_heads
         self.pool = AttentionPooling(width, attention_size=config.attention_size, num_heads=config.num_heads, gated=config.gated)
         self.dropout = nn.Dropout(config.dropout)
         self.heads = nn.ModuleList(
@@ -50,7 +51,6 @@ class MultiAttentionModel(VideoModel):
             for _ in range(config.num_heads)
         )
 
-    embedding_dim = property(lambda self: (self.config.embedding_size or self.feature_dim) * self.config.num_heads)
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Every head's pooled frames side by side [B, H·D] (context-aware segment models read it)."""
