@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,19 @@ from typer.testing import CliRunner
 from yt8m.cli import app
 from yt8m.io import SEGMENT_SIZE, read_records
 from yt8m.synth import PRESETS, SynthConfig, World, generate, sample_truth
-from yt8m.synth.kinds import ANCHORED, CHANGE, CONJUNCTION, LOCALIZED, ORDER, PLAIN
+from yt8m.synth.kinds import ANCHORED, APART, CHANGE, CONJUNCTION, LOCALIZED, ORDER, PLAIN
 
 PROBES = [name for name in PRESETS if name.startswith("probe-")]
 # The sha256 of this reduced tiny world (every file but manifest.json and .synth/) as written by the
 # version-2 generator (commit 4afba87, before version 3 existed); `world_version=2` must still give it.
 VERSION_2_TINY = "16e5d6a46e5740777222f08512c60e77d0d8fc113010db0dfe4063241d7a8ea7"
+# The probe worlds as written before apart twins existed (commit 57eb81e), reduced to 8 + 4 videos; the knobs
+# that give them back: `apart_twins=False` and the lure rate they had (the change probe also had 640 train videos).
+PROBES_BEFORE_TWINS = {
+    "probe-conjunction": ("639ddd00535692b7776e16b587c5eb8dc45354cb25fca6bcada713e935d74a83", dict(lure_rate=1.5)),
+    "probe-change": ("75f420f1f9a485c82c06b9df38be32b2afe4666f35adae46f398913e83ae8e58", dict(lure_rate=1.5)),
+    "probe-combined": ("c3dd3ff4831730446751b16fbdd8c276ce6f19b753bc787995a67fd830e17f5c", {}),
+}
 FEW_VIDEOS = dict(train_videos=6, validate_videos=3, test_videos=3, rated_test_videos=2, segment_validate_videos=3,
                   segment_test_videos=2)
 
@@ -46,6 +54,26 @@ def test_version_2_world_keeps_its_bytes(tmp_path):
     assert _checksum(tmp_path / "v3") != VERSION_2_TINY  # the default is the new world
 
 
+@pytest.mark.parametrize("probe", sorted(PROBES_BEFORE_TWINS))
+def test_probe_worlds_made_before_apart_twins_keep_their_bytes(tmp_path, probe):
+    digest, knobs = PROBES_BEFORE_TWINS[probe]
+    few = dict(train_videos=8, validate_videos=4, segment_validate_videos=0, pca_sample_frames=512)
+    generate(tmp_path / "before", probe, seed=0, workers=1, progress=False, apart_twins=False, **knobs, **few)
+    assert _checksum(tmp_path / "before") == digest
+    generate(tmp_path / "now", probe, seed=0, workers=1, progress=False, **few)
+    assert _checksum(tmp_path / "now") != digest  # the probe preset now has its twins
+
+
+def test_a_dataset_written_before_a_version_3_knob_existed_resumes(tmp_path):
+    out = tmp_path / "w"
+    generate(out, "probe-order", seed=0, workers=1, progress=False, train_videos=4, validate_videos=2, splits=("train",))
+    state = out / ".synth" / "config.json"
+    config = json.loads(state.read_text())
+    del config["apart_twins"]  # what a directory made before the knob holds
+    state.write_text(json.dumps(config))
+    generate(out, "probe-order", seed=0, workers=1, progress=False, train_videos=4, validate_videos=2)  # no error: same world
+
+
 def test_version_2_refuses_version_3_structure_and_old_manifests_read_as_version_2():
     with pytest.raises(ValueError, match="world_version 2 has no conjunctions"):
         SynthConfig.from_preset("tiny", world_version=2, conjunction_fraction=0.1)
@@ -63,11 +91,11 @@ def test_version_2_refuses_version_3_structure_and_old_manifests_read_as_version
 def test_each_probe_turns_on_its_structure_and_nothing_else(probe):
     world = _world(probe)
     cfg = world.config
-    kinds = np.bincount(world.kinds.kind, minlength=6)
+    kinds = np.bincount(world.kinds.kind, minlength=7)
     expected = {
-        "probe-conjunction": {CONJUNCTION}, "probe-order": {ORDER}, "probe-change": {CHANGE},
+        "probe-conjunction": {CONJUNCTION, APART}, "probe-order": {ORDER}, "probe-change": {CHANGE, APART},
         "probe-multimodal": {ANCHORED, PLAIN}, "probe-localized": {LOCALIZED}, "probe-distractor": {PLAIN},
-        "probe-combined": {PLAIN, CONJUNCTION, ORDER, CHANGE, ANCHORED, LOCALIZED},
+        "probe-combined": {PLAIN, CONJUNCTION, ORDER, CHANGE, ANCHORED, LOCALIZED, APART},
     }[probe]
     assert set(np.flatnonzero(kinds)) == expected
     assert cfg.rgb_size + cfg.audio_size == 40 and cfg.max_frames <= 60 and cfg.num_classes <= 24  # CPU-sized
@@ -79,7 +107,7 @@ def test_each_probe_turns_on_its_structure_and_nothing_else(probe):
 
 
 def test_conjunction_classes_show_both_concepts_in_the_same_frames_and_lures_show_them_apart():
-    world = _world("probe-conjunction")
+    world = _world("probe-conjunction", apart_twins=False, lure_rate=1.5)  # lures, no twins
     lures = 0
     for truth in _truths(world):
         for j, c in enumerate(truth.labels):  # every label is a conjunction: its concepts are columns 2j, 2j + 1
@@ -93,24 +121,53 @@ def test_conjunction_classes_show_both_concepts_in_the_same_frames_and_lures_sho
     assert lures > 30
 
 
-def test_order_twins_share_concepts_in_opposite_order():
-    world = _world("probe-order")
-    twins = {tuple(world.kinds.concepts[c]): c for c in np.flatnonzero(world.kinds.kind == ORDER)}
-    assert len(twins) == 16 and all((b, a) in twins for a, b in twins)  # every "A then B" has its "B then A"
-    for truth in _truths(world):
+@pytest.mark.parametrize("probe, kind", [("probe-conjunction", CONJUNCTION), ("probe-change", CHANGE)])
+def test_apart_twins_show_their_twins_concepts_in_separate_frames_in_the_same_amount(probe, kind):
+    world = _world(probe)
+    kinds = world.kinds
+    pairs, apart = np.flatnonzero(kinds.kind == kind), np.flatnonzero(kinds.kind == APART)
+    assert len(pairs) == len(apart) == world.config.num_classes // 2
+    np.testing.assert_array_equal(kinds.twin[kinds.twin[pairs]], pairs)
+    np.testing.assert_array_equal(kinds.concepts[apart], kinds.concepts[kinds.twin[apart]])
+    frames = {PLAIN: 0, APART: 0}  # frames per shown concept, of pair labels and of apart labels
+    shown = {PLAIN: 0, APART: 0}
+    for truth in _truths(world, 120):
         for j, c in enumerate(truth.labels):
-            first = np.flatnonzero(truth.concept_visible[:, 2 * j])
-            second = np.flatnonzero(truth.concept_visible[:, 2 * j + 1])
-            assert truth.concept_ids[2 * j] == world.kinds.concepts[c][0]
-            assert len(first) + len(second) == truth.visible[:, j].sum()
-            if len(second):
-                assert first.max() < second.min()
+            a, b = truth.concept_visible[:, 2 * j], truth.concept_visible[:, 2 * j + 1]
+            np.testing.assert_array_equal(truth.concept_ids[2 * j: 2 * j + 2], kinds.concepts[c])
+            np.testing.assert_array_equal(a | b, truth.visible[:, j])  # the label is visible where its concepts are
+            if kinds.kind[c] == APART:
+                assert a.any() and b.any() and not (a & b).any()
+                assert set(truth.frame_shots()[a]).isdisjoint(truth.frame_shots()[b]) or kind == CHANGE and len(set(truth.frame_shots()[a | b])) == 1
+            side = APART if kinds.kind[c] == APART else PLAIN
+            frames[side] += int(a.sum() + b.sum())
+            shown[side] += 2
+    # frames per concept: a change class and its twin show the same (counting frames cannot tell them apart);
+    # a conjunction's twin shows each concept alone on as many frames of other shots as there are, at least half
+    ratio = (frames[APART] / shown[APART]) / (frames[PLAIN] / shown[PLAIN])
+    assert 0.85 < ratio < 1.15 if kind == CHANGE else 0.5 <= ratio <= 1.0, ratio
+
+
+@pytest.mark.parametrize("probe, kind", [("probe-conjunction", CONJUNCTION), ("probe-change", CHANGE)])
+def test_with_twins_both_concepts_anywhere_say_which_pair_not_which_class(probe, kind):
+    """Every video that shows both concepts of a pair somewhere is a positive of the class or of its twin,
+    about half of each: only how the concepts are shown (same frames, alternation) tells the class."""
+    world = _world(probe)
+    kinds = world.kinds
+    counts = np.zeros(2)  # [the class, its twin]
+    for truth in _truths(world, 200):
+        shown = set(truth.concept_ids[truth.concept_visible.any(axis=0)].tolist())
+        for c in np.flatnonzero(kinds.kind == kind):
+            if set(kinds.concepts[c].tolist()) <= shown:
+                assert c in truth.labels or kinds.twin[c] in truth.labels
+                counts += [c in truth.labels, kinds.twin[c] in truth.labels]
+    assert counts.min() > 40 and 0.35 < counts[0] / counts.sum() < 0.65, counts
 
 
 def test_change_classes_alternate_frame_by_frame():
     world = _world("probe-change")
     for truth in _truths(world):
-        for j in range(len(truth.labels)):
+        for j in np.flatnonzero(world.kinds.kind[truth.labels] == CHANGE):
             shown = np.flatnonzero(truth.visible[:, j])
             a, b = truth.concept_visible[:, 2 * j], truth.concept_visible[:, 2 * j + 1]
             assert a[shown[0::2]].all() and b[shown[1::2]].all()

@@ -23,8 +23,11 @@ WORLD_VERSIONS = (2, 3)
 # The version-3 knobs, and their values in a version-2 world (all off).
 STRUCTURE_OFF: dict[str, float | int] = dict(
     conjunction_fraction=0.0, order_fraction=0.0, change_fraction=0.0, anchored_fraction=0.0,
-    localized_fraction=0.0, lure_rate=0.0, outro_prob=0.0, overlay_prob=0.0,
+    localized_fraction=0.0, lure_rate=0.0, outro_prob=0.0, overlay_prob=0.0, apart_twins=False,
 )
+# Knobs added within version 3, at the value that keeps the bytes of the worlds made before them (what
+# a config written before them means).
+ADDED_IN_VERSION_3: dict[str, float | int | bool] = dict(apart_twins=False)
 # What the generator writes, per split: frame/ + video/ for the video-level task (2017/2018),
 # segments/ for the 2019 segment task. `test` also yields `rated_test` (its first videos with the
 # exhaustive true labels, the paper's human-rated set); `segment_test` yields `segment_rated_test`.
@@ -144,6 +147,10 @@ class SynthConfig:
     localized_fraction: float = 0.10  # visible in one short span only (2..localized_frames frames)
     localized_frames: int = 5
     lure_rate: float = 0.5  # per video (Poisson): lone concepts of a conjunction/change class, in two shots
+    # Each conjunction/change class gets an "apart" twin (half of those fractions): its lure's look with a
+    # label, so both concepts in a video say which pair, not which class. Off keeps the worlds made before
+    # it byte for byte; the probe presets turn it on (probes.py).
+    apart_twins: bool = False
     outro_prob: float = 0.3  # label-free end screen (shares the 16 intro styles)
     max_outro_frames: int = 15
     overlay_prob: float = 0.25  # a logo/caption overlay on every content frame, one of 8 shared styles
@@ -178,7 +185,7 @@ class SynthConfig:
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
         if "world_version" not in fields:
             fields = {**STRUCTURE_OFF, **fields, "world_version": 2}
-        return cls(**fields)
+        return cls(**{**ADDED_IN_VERSION_3, **fields})
 
     def __post_init__(self) -> None:
         checks = [
@@ -242,4 +249,4 @@ def split_bounds(num_videos: int, num_shards: int, shard: int) -> tuple[int, int
     return start, start + base + (shard < extra)
 
 
-__all__ = ["GENERATOR_VERSION", "LEVELS", "PRESETS", "SPLITS", "STRUCTURE_OFF", "SynthConfig", "split_bounds"]
+__all__ = ["ADDED_IN_VERSION_3", "GENERATOR_VERSION", "LEVELS", "PRESETS", "SPLITS", "STRUCTURE_OFF", "SynthConfig", "split_bounds"]

@@ -31,8 +31,8 @@ from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
 from ..progress import Progress
-from .config import GENERATOR_VERSION, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
-from .kinds import KIND_NAMES, PLAIN
+from .config import ADDED_IN_VERSION_3, GENERATOR_VERSION, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
+from .kinds import APART, KIND_NAMES, PLAIN
 from .render import render_many
 from .streams import STREAM_SPARSE, video_rng
 from .truth import MAIN, VideoTruth, sample_truth
@@ -329,6 +329,7 @@ def _claim(out: Path, config: SynthConfig) -> None:
         theirs = json.loads(path.read_text())
         if "world_version" not in theirs:  # written before version 3: a version-2 world
             theirs = {**STRUCTURE_OFF, "world_version": 2, **theirs}
+        theirs = {**ADDED_IN_VERSION_3, **theirs}
         differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differing:
             if "generator_version" in differing:  # the same config now gives other bytes
@@ -430,7 +431,8 @@ def _manifest(config: SynthConfig, world: World, totals: dict, files: dict, trai
             "hierarchy_pairs": world.hierarchy_pairs().tolist(),
             "multimodal_classes": np.flatnonzero(world.num_modes > 1).tolist(),
             "audio_dominant_classes": np.flatnonzero(world.audio_dominant).tolist(),
-            "class_kinds": {name: np.flatnonzero(world.kinds.kind == k).tolist() for k, name in enumerate(KIND_NAMES) if k != PLAIN},
+            "class_kinds": {name: np.flatnonzero(world.kinds.kind == k).tolist() for k, name in enumerate(KIND_NAMES)
+                            if k != PLAIN and (k != APART or config.apart_twins)},
             "anchors": {int(c): int(world.kinds.anchor[c]) for c in np.flatnonzero(world.kinds.anchor >= 0)},
             "rated_classes": len(world.rated_classes),
             "classes_seen_in_train": int((train_counts > 0).sum()),

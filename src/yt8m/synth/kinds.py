@@ -13,6 +13,10 @@ averaging per-frame scores cannot read.
   a mixture: no single linear score separates the modes from their anchor).
 - localized: visible in one short span (2..localized_frames frames) of the video only (needs
   attention or max pooling; segment ratings mark the span).
+- apart (with `apart_twins`): the twin of a conjunction or change class, showing the same two concepts
+  the way that class's lures do (each alone, in separate shots): a lure with a label. Every video that
+  shows both concepts is then a positive of one twin or the other, so seeing both anywhere in a video
+  says which pair, not which class (as the order twins do for order).
 
 Drawn from the world's own structure stream, so a version-2 world (no structured classes) keeps its
 bytes; per video from the video's structure stream.
@@ -24,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PLAIN, CONJUNCTION, ORDER, CHANGE, ANCHORED, LOCALIZED = range(6)
-KIND_NAMES = ("plain", "conjunction", "order", "change", "anchored", "localized")
-CONCEPT_KINDS = (CONJUNCTION, ORDER, CHANGE)  # classes whose look is two concepts
+PLAIN, CONJUNCTION, ORDER, CHANGE, ANCHORED, LOCALIZED, APART = range(7)
+KIND_NAMES = ("plain", "conjunction", "order", "change", "anchored", "localized", "apart")
+CONCEPT_KINDS = (CONJUNCTION, ORDER, CHANGE, APART)  # classes whose look is two concepts
 LURE_KINDS = (CONJUNCTION, CHANGE)
 N_OVERLAY_STYLES = 8
 ANCHOR_OFFSET = 0.9  # mode = unit(anchor look ± 0.9 · orthogonal direction): 84° between the two modes
@@ -36,13 +40,15 @@ STRUCTURE_STREAM = 0x57C7
 @dataclass
 class ClassKinds:
     """Per class: `kind` int8 [C]; `concepts` int64 [C, 2] (concept ids of concept kinds, else -1);
-    `anchor` int64 [C] (the class an anchored class averages to, else -1). `concept_rgb`,
+    `anchor` int64 [C] (the class an anchored class averages to, else -1); `twin` int64 [C] (an apart
+    class's conjunction or change class and back, else -1). `concept_rgb`,
     `concept_audio` [Q, latent]: concept looks (with strength); `overlay_rgb`, `overlay_audio`
     [8, latent]: unit overlay styles shared by all classes."""
 
     kind: np.ndarray
     concepts: np.ndarray
     anchor: np.ndarray
+    twin: np.ndarray
     concept_rgb: np.ndarray
     concept_audio: np.ndarray
     overlay_rgb: np.ndarray
@@ -61,6 +67,9 @@ def draw_kinds(config, seed_rng: np.random.Generator, rgb_prototypes, audio_prot
     c = len(num_modes)
     counts = {kind: int(round(getattr(config, f"{KIND_NAMES[kind]}_fraction") * c)) for kind in (CONJUNCTION, ORDER, CHANGE, ANCHORED, LOCALIZED)}
     counts[ORDER] -= counts[ORDER] % 2
+    if config.apart_twins:  # half of the conjunction (change) classes become the other half's apart twins
+        counts[CONJUNCTION] -= counts[CONJUNCTION] % 2
+        counts[CHANGE] -= counts[CHANGE] % 2
     kind = np.full(c, PLAIN, dtype=np.int8)
     order = rng.permutation(c)
     at = 0
@@ -68,6 +77,13 @@ def draw_kinds(config, seed_rng: np.random.Generator, rgb_prototypes, audio_prot
         n = min(n, c - at)
         kind[order[at: at + n]] = k
         at += n
+    twin = np.full(c, -1, dtype=np.int64)
+    if config.apart_twins:
+        for k in (CONJUNCTION, CHANGE):
+            members = np.flatnonzero(kind == k)
+            pairs, apart = members[: len(members) // 2], members[len(members) // 2:]
+            kind[apart] = APART
+            twin[pairs], twin[apart] = apart, pairs
     concepts = np.full((c, 2), -1, dtype=np.int64)
     anchor = np.full(c, -1, dtype=np.int64)
     rgb_looks, audio_looks = [], []
@@ -80,6 +96,7 @@ def draw_kinds(config, seed_rng: np.random.Generator, rgb_prototypes, audio_prot
     for cls_id in np.flatnonzero(np.isin(kind, (CONJUNCTION, CHANGE))):
         # a conjunction shows both concepts at once: each at 1/√2, so the pair has a plain class's energy
         concepts[cls_id] = new_concepts(cls_id, np.sqrt(0.5) if kind[cls_id] == CONJUNCTION else 1.0)
+    concepts[kind == APART] = concepts[twin[kind == APART]]
     twins = np.flatnonzero(kind == ORDER)
     for first, second in zip(twins[0::2], twins[1::2]):
         a, b = new_concepts(first)
@@ -110,7 +127,7 @@ def draw_kinds(config, seed_rng: np.random.Generator, rgb_prototypes, audio_prot
 
     empty = lambda size: np.zeros((0, size), dtype=np.float32)  # noqa: E731
     return ClassKinds(
-        kind=kind, concepts=concepts, anchor=anchor,
+        kind=kind, concepts=concepts, anchor=anchor, twin=twin,
         concept_rgb=np.asarray(rgb_looks, dtype=np.float32) if rgb_looks else empty(rgb_prototypes.shape[-1]),
         concept_audio=np.asarray(audio_looks, dtype=np.float32) if audio_looks else empty(audio_prototypes.shape[-1]),
         overlay_rgb=_unit(rng.standard_normal((N_OVERLAY_STYLES, rgb_prototypes.shape[-1]))).astype(np.float32),
@@ -137,9 +154,12 @@ def localize(kinds: ClassKinds, labels: np.ndarray, visible: np.ndarray, shot_bo
 def place_concepts(kinds: ClassKinds, labels: np.ndarray, visible: np.ndarray, shot_bounds: np.ndarray, lure_rate: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(concept ids [Q], concept visibility bool [T, Q]) of one video: the concepts of its concept-kind
-    labels where those are visible, then Poisson(lure_rate) lures of other classes."""
+    labels where those are visible, then Poisson(lure_rate) lures of other classes. An apart label is
+    placed like its twin's lure on the label's frames, and is then visible where its concepts are."""
     frames = visible.shape[0]
     ids, columns = [], []
+    shot_of = np.repeat(np.arange(len(shot_bounds) - 1), np.diff(shot_bounds))  # frames of the body only
+    offset = shot_bounds[0]
 
     def show(concept: int, where) -> None:
         column = np.zeros(frames, dtype=bool)
@@ -156,13 +176,17 @@ def place_concepts(kinds: ClassKinds, labels: np.ndarray, visible: np.ndarray, s
             half = (len(shown) + 1) // 2
             show(a, shown[:half])
             show(b, shown[half:])
+        elif kind == APART:
+            first, second = _lure_footprint(kinds.kind[kinds.twin[labels[j]]], visible[:, j], shot_of, offset, rng)
+            show(a, first)
+            show(b, second)
+            visible[:, j] = False
+            visible[first, j] = visible[second, j] = True
         else:  # CHANGE
             show(a, shown[0::2])
             show(b, shown[1::2])
     lure_classes = kinds.lure_classes
     if len(lure_classes) and lure_rate > 0 and len(labels):
-        shot_of = np.repeat(np.arange(len(shot_bounds) - 1), np.diff(shot_bounds))  # frames of the body only
-        offset = shot_bounds[0]
         for _ in range(rng.poisson(lure_rate)):
             cls_id = int(lure_classes[rng.integers(len(lure_classes))])
             if cls_id in labels:

@@ -25,12 +25,15 @@ _SIZES = dict(
 
 # What each probe turns on, and (for the benchmark) which model family should read it.
 _ON: dict[str, dict] = {
-    # each class = two concepts in the same shot; 1.5 lures per video show a concept alone
-    "conjunction": dict(conjunction_fraction=1.0, lure_rate=1.5),
+    # 8 conjunction classes (two concepts in the same frames), each with an apart twin that shows the same
+    # two concepts in separate shots: seeing both says which pair, only same-frame co-occurrence which class
+    "conjunction": dict(conjunction_fraction=1.0, apart_twins=True),
     # 8 twin pairs: A then B is one class, B then A the other
     "order": dict(order_fraction=1.0),
-    # the frames alternate between two concepts; lures show each concept in a shot of its own
-    "change": dict(change_fraction=1.0, lure_rate=1.5),
+    # 8 change classes (the frames alternate between two concepts), each with an apart twin that shows each
+    # concept in shots of its own. 2560 train videos: at 640 the recurrent models had too few examples to
+    # learn frame-to-frame change in 10 epochs (bench_probes, "probe variants")
+    "change": dict(change_fraction=1.0, apart_twins=True, train_videos=2560),
     # 8 anchored classes, each with two modes whose mean is one of the 8 plain classes
     "multimodal": dict(anchored_fraction=0.5),
     # each class visible in one span of 2-5 of 60 frames; segment ratings mark where
@@ -41,7 +44,7 @@ _ON: dict[str, dict] = {
     # everything at once, in a slightly larger world
     "combined": dict(
         num_classes=24, train_videos=960, validate_videos=480, conjunction_fraction=0.16, order_fraction=0.16,
-        change_fraction=0.16, anchored_fraction=0.16, localized_fraction=0.16, lure_rate=1.0, intro_prob=0.5,
+        change_fraction=0.16, anchored_fraction=0.16, localized_fraction=0.16, apart_twins=True, lure_rate=1.0, intro_prob=0.5,
         max_intro_frames=10, outro_prob=0.3, max_outro_frames=10, overlay_prob=0.3, min_frames=60, max_frames=60,
         segment_validate_videos=160,
     ),
