@@ -43,12 +43,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import CACHE, markdown_table, mean_se, threshold_verdict, write_section  # noqa: E402
-from yt8m.evaluation.metrics import gap, hit_at_k  # noqa: E402
+from yt8m.evaluation.metrics import gap, hit_at_k, per_class_average_precision  # noqa: E402
 from yt8m.io import read_records  # noqa: E402
 from yt8m.models import create_model, list_models  # noqa: E402
 from yt8m.progress import Progress  # noqa: E402
-from yt8m.synth import PRESETS, SynthConfig, generate  # noqa: E402
-from yt8m.synth.kinds import CHANGE, CONJUNCTION  # noqa: E402
+from yt8m.synth import PRESETS, SynthConfig, generate, load_world  # noqa: E402
+from yt8m.synth.kinds import CHANGE, CONJUNCTION, KIND_NAMES  # noqa: E402
 from yt8m.train.losses import make_loss  # noqa: E402
 
 ROOT = CACHE / "probes"
@@ -157,8 +157,6 @@ def pair_presence(world: str, seed: int = 0, videos: int = 320) -> float:
     """Of the (validate video, conjunction or change class) pairs in which both of the class's concepts are
     visible somewhere in the video, the share where the video is a positive of the class (from the
     world's truth): what seeing both concepts anywhere, with no order, is worth."""
-    from yt8m.synth.dataset import load_world
-
     world_ = load_world(probe_data(world, seed), fit_features=False)
     kinds = world_.kinds
     classes = np.flatnonzero(np.isin(kinds.kind, (CONJUNCTION, CHANGE)))
@@ -245,7 +243,7 @@ def run_one(model_name: str, probe: str, seed: int) -> dict:
         p = torch.cat([model(vx[i: i + 256], None if vn is None else vn[i: i + 256])["predictions"] for i in range(0, len(vy), 256)])
     p, labels = p.numpy(), vy.numpy()
     return {"model": model_name, "probe": probe, "seed": seed, "gap": gap(p, labels), "hit_at_1": hit_at_k(p, labels, 1),
-            "train_seconds": time.perf_counter() - start}
+            "class_ap": per_class_average_precision(p, labels).tolist(), "train_seconds": time.perf_counter() - start}
 
 
 def cached(model_name: str, probe: str, seed: int) -> dict:
@@ -330,6 +328,7 @@ def report(results: list[dict], models: list[str], probes: tuple[str, ...]) -> s
         "probe-combined: every structure on at once (conjunctions, order, change, anchored modes, localized evidence, "
         "intros, outros, overlays). Best of each group by mean GAP, difference paired by seed, verdict as above.",
         markdown_table(["claim", "source", "best of winners", "best of losers", "GAP difference", "verdict"], paper_rows(by, models)),
+        kind_section(by, models),
     ])
 
 
@@ -372,18 +371,49 @@ def variant_section(by: dict) -> str:
     ])
 
 
+def kind_section(by: dict, models: list[str], probe: str = "combined") -> str:
+    """Mean per-class AP (official, top 20) of each class kind on a probe, per model: which structure each
+    model reads where all are on at once, and where a paper ordering that does not hold loses."""
+    kinds = {s: load_world(probe_data(probe, s), fit_features=False).kinds.kind for s in SEEDS}
+    names = [KIND_NAMES[k] for k in sorted(set(np.concatenate(list(kinds.values())).tolist()))]
+    per_kind = {}  # (model, kind name) -> per-seed mean AP
+    for m in models:
+        runs = [by.get((m, probe, s)) for s in SEEDS]
+        if not all(r and "class_ap" in r for r in runs):
+            continue
+        for name in names:
+            k = KIND_NAMES.index(name)
+            per_kind[(m, name)] = [float(np.nanmean(np.asarray(r["class_ap"], dtype=float)[kinds[s] == k])) for s, r in zip(SEEDS, runs)]
+    rows = [[m, *(_cell(per_kind[(m, n)]) for n in names)] for m in models if (m, names[0]) in per_kind]
+    if not rows:
+        return "Per-kind AP: no run with per-class AP yet (run the combined probe again)."
+    lines = []
+    for claim, _, winners, losers in PAPER_ORDERINGS:
+        w, l = best_of(by, winners, models, probe), best_of(by, losers, models, probe)
+        if not w or not l or (w, names[0]) not in per_kind or (l, names[0]) not in per_kind:
+            continue
+        if verdict([by[(w, probe, s)]["gap"] - by[(l, probe, s)]["gap"] for s in SEEDS]) == "holds":
+            continue
+        cells = [f"{n} {difference_cells(np.subtract(per_kind[(w, n)], per_kind[(l, n)]))[0]} ({verdict(np.subtract(per_kind[(w, n)], per_kind[(l, n)]))})" for n in names]
+        lines.append(f"{claim} ({w} − {l}, per-kind AP, paired by seed): " + "; ".join(cells) + ".")
+    return "\n\n".join([
+        f"Mean per-class AP by class kind on probe-{probe} (mean ± SE over seeds; the kinds are drawn per seed):",
+        markdown_table(["model", *names], rows), *lines])
+
+
+def best_of(by: dict, names: list[str], models: list[str], probe: str) -> str | None:
+    """The model of `names` with the highest mean GAP over the seeds on `probe` (every seed run), or None."""
+    complete = [m for m in names if m in models and all((m, probe, s) in by for s in SEEDS)]
+    return max(complete, key=lambda m: np.mean([by[(m, probe, s)]["gap"] for s in SEEDS])) if complete else None
+
+
 def paper_rows(by: dict, models: list[str], probe: str = "combined") -> list[list]:
     rows = []
     for claim, source, winners, losers in PAPER_ORDERINGS:
-        def complete(names):
-            return [m for m in names if m in models and all((m, probe, s) in by for s in SEEDS)]
-
-        w, l = complete(winners), complete(losers)
-        if not w or not l:
+        best_w, best_l = best_of(by, winners, models, probe), best_of(by, losers, models, probe)
+        if not best_w or not best_l:
             rows.append([claim, source, "", "", "not every seed run", "not run"])
             continue
-        best_w = max(w, key=lambda m: np.mean([by[(m, probe, s)]["gap"] for s in SEEDS]))
-        best_l = max(l, key=lambda m: np.mean([by[(m, probe, s)]["gap"] for s in SEEDS]))
         diffs = [by[(best_w, probe, s)]["gap"] - by[(best_l, probe, s)]["gap"] for s in SEEDS]
         rows.append([claim, source, best_w, best_l, *difference_cells(diffs)])
     return rows
