@@ -12,7 +12,7 @@ Parts run as separate processes and leave JSON (and, for part 3, each model's vi
 in benchmarks/.cache/sparse_lstm/; the last step writes benchmarks/results/sparse_lstm.md. Run:
 `nice -n 10 .venv/bin/python benchmarks/bench_sparse_lstm.py` (or parts: `... heads|topk|speed|report`,
 `hit` (MiCRObE for seeds not cached, then the reduced LSTMs), `microbe<seed>`, `<arm>:<seed>` with arm
-hsm | softmax | paper_hsm | deep_hsm | deep_hsm_no_dropout | deep_hsm_lr_1e-3).
+hsm | softmax | paper_hsm | deep_hsm | deep_hsm_no_dropout | deep_hsm_lr_1e-3 | deep_hsm_residual | paper_hsm_residual).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ DATA = CACHE / "sparse-lstm-small200-seed0"
 BATCH, LR = 32, 3e-3
 # reduced from 512 / 5 layers for CPU time; 30 epochs: 3 left both heads far from converged (hit@1 21 % hsm, 38 %
 # softmax, 3 seeds), at 30 they meet; dropout 0.3 and width 128 each add a little over 2 × 64 (one seed each)
-LSTM = dict(embedding_size=128, hidden_size=128, num_layers=2, unroll=30, dropout=0.3)
+LSTM = dict(embedding_size=128, hidden_size=128, num_layers=2, unroll=30, dropout=0.3, residual=False)
 EPOCHS = 30
-PAPER = dict(embedding_size=512, hidden_size=512, num_layers=5, unroll=30, dropout=0.3)  # the paper's network
+PAPER = dict(embedding_size=512, hidden_size=512, num_layers=5, unroll=30, dropout=0.3, residual=False)  # the paper's network
 PAPER_EPOCHS = 9
 DEEP = dict(LSTM, num_layers=PAPER["num_layers"])  # the paper's depth at the reduced width: is depth or width what stalls?
 EVAL_EVERY_EPOCHS = 3  # held-out hit@1 curve; the checkpoint with the best held-out GAP is scored
@@ -66,8 +66,14 @@ LSTM_ARMS = {
                                 output="hsm", sizes=dict(DEEP, dropout=0.0), epochs=PAPER_EPOCHS),
     "deep_hsm_lr_1e-3": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, Adam at 0.001, {PAPER_EPOCHS} epochs",
                              output="hsm", sizes=DEEP, epochs=PAPER_EPOCHS, lr=1e-3),
+    # each layer's input added to its output: the input-dependent part of the top layer's state at
+    # initialisation halves with every plain layer (depth_signal), a residual stack keeps it
+    "deep_hsm_residual": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, residual, {PAPER_EPOCHS} epochs",
+                              output="hsm", sizes=dict(DEEP, residual=True), epochs=PAPER_EPOCHS),
+    "paper_hsm_residual": dict(name=f"LSTM (hsm), paper size {PAPER['num_layers']} × {PAPER['hidden_size']}, embedding {PAPER['embedding_size']}, "
+                                    f"residual, {PAPER_EPOCHS} epochs", output="hsm", sizes=dict(PAPER, residual=True), epochs=PAPER_EPOCHS),
 }
-OPTIONAL_ARMS = ("paper_hsm", "deep_hsm", "deep_hsm_no_dropout", "deep_hsm_lr_1e-3", "bow")  # shown for the seeds they have
+OPTIONAL_ARMS = ("paper_hsm", "deep_hsm", "deep_hsm_no_dropout", "deep_hsm_lr_1e-3", "deep_hsm_residual", "paper_hsm_residual", "bow")  # shown for the seeds they have
 FUSED_ARM = "hsm"
 MODEL_NAMES = {"microbe1": "MiCRObE 1 mix", "microbe5": "MiCRObE 5 mix", "maxcal": "MaxCal",
                "bow": "softmax regression on [mean; max] of the sparse scores (reference)"}
@@ -538,6 +544,11 @@ def report() -> None:
         paired(hsm, soft, 0.5, "hierarchical = full softmax within ±0.5 point", absolute=True)
         paired(paper, hsm, 0.0, "paper-size LSTM above the reduced one")
         paired(paper, "MiCRObE 5 mix", 0.0, "paper-size LSTM above MiCRObE 5 mix")
+        deep, deep_res, paper_res = (LSTM_ARMS[k]["name"] for k in ("deep_hsm", "deep_hsm_residual", "paper_hsm_residual"))
+        paired(deep_res, deep, 0.0, "paper depth: residual above plain (5 × 128)")
+        paired(deep_res, hsm, 0.0, "residual 5 × 128 (9 epochs) above the reduced 2 × 128 (30 epochs)")
+        paired(deep_res, "MiCRObE 5 mix", 0.0, "residual 5 × 128 above MiCRObE 5 mix")
+        paired(paper_res, paper, 0.0, "paper size: residual above plain (5 × 512)")
         best = max((hsm, "MiCRObE 5 mix"), key=lambda n: np.mean([h["hit_at_1"][n] for h in hits]))
         paired(f"{hsm} + MiCRObE 5 mix (fused)", best, 0.0, f"fused above the better single model ({best})")
         secs = {}

@@ -235,6 +235,31 @@ def test_no_gradient_crosses_a_chunk_boundary(tmp_path):
     torch.testing.assert_close(grads[0] * 4.5, grads[1] * 1.5, rtol=1e-4, atol=1e-7)
 
 
+def across_videos(h: torch.Tensor) -> float:
+    """The spread of the last frame's state across the videos of a batch: the part that depends on the video."""
+    return float(h[:, -1].std(dim=0).mean())
+
+
+def test_at_the_papers_depth_only_a_residual_stack_passes_the_input_to_the_top_layer():
+    """Why 5 plain layers stalled at the label prior (BENCHMARKS, sparse LSTM): at initialisation the
+    part of each layer's state that depends on the video halves with every layer; residual connections
+    (`model.residual`) keep it."""
+    torch.manual_seed(0)
+    batch = {"features": torch.zeros(16, 40, 0), "num_frames": torch.full((16,), 40),
+             "sparse_ids": torch.randint(0, sum(SIZES), (16 * 40 * 4,)), "sparse_offsets": torch.arange(0, 16 * 40 * 4, 4),
+             "sparse_scores": torch.rand(16 * 40 * 4)}
+
+    def top_over_input(residual: bool) -> float:
+        model = small_model(embedding_size=64, hidden_size=64, num_layers=5, residual=residual)
+        with torch.no_grad():
+            x, _ = model.frame_inputs(batch)
+            top, _ = model.run(x, None)
+        return across_videos(top) / across_videos(x)
+
+    assert top_over_input(residual=False) < 0.1
+    assert top_over_input(residual=True) > 0.5
+
+
 @pytest.mark.parametrize("pooling", ["mean", "max", "last"])
 def test_video_scores_pool_frame_scores_and_beam_top_k_matches_exact_scoring(tmp_path, pooling):
     batch = long_batch(tmp_path)

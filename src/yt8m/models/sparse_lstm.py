@@ -5,7 +5,9 @@
   optionally the dense frame features (data.feature_names) concatenated (or dense frames alone);
 - network: 5 stacked LSTM layers of 512, trained in 30-step chunks with the state carried across
   chunks (truncated back-propagation: no gradient crosses a chunk boundary), step weights rising
-  linearly 1/30 … 1 within each chunk;
+  linearly 1/30 … 1 within each chunk; `residual` adds each layer's input to its output (not in the
+  paper: the plain 5-layer stack stalls on the label prior, configs/sparse_lstm.yaml turns it on; the
+  default stays off so checkpoints saved before the option load unchanged);
 - output: a label head (layers/label_heads.py): hierarchical softmax over a random tree with
   splitting factor 10 (the paper), a frequency tree, adaptive softmax, or the full softmax /
   sigmoid baselines;
@@ -51,6 +53,8 @@ class SparseLstmConfig:
     beam: int = 20
     dense_limit: int = 1000  # score every class exactly up to this many classes, else top-k per frame
     dropout: float = 0.0
+    # add each layer's input to its output where the widths match (GNMT's deep LSTM stacks); off is the paper
+    residual: bool = False
 
 
 @register_model("sparse_lstm", config=SparseLstmConfig, frame_level=True)
@@ -104,9 +108,9 @@ class SparseLstmModel(VideoModel):
     def _run(self, x: torch.Tensor, state: list | None) -> tuple[torch.Tensor, list]:
         new_state = []
         for i, layer in enumerate(self.layers):
-            x, s = layer(x, None if state is None else state[i])
+            out, s = layer(x, None if state is None else state[i])
             new_state.append(s)
-            x = self.dropout(x)
+            x = self.dropout(out + x if self.config.residual and out.shape[-1] == x.shape[-1] else out)
         return x, new_state
 
     def step_weights(self, steps: int, device) -> torch.Tensor:
