@@ -20,8 +20,8 @@ not hold when mean + 2 SE < MARGIN (the winner cannot be even MARGIN better); ot
 
 The (model, probe, seed) results are cached as they finish (benchmarks/.cache/probes/, under the
 world's name and a fingerprint of its config, so a changed world is run again), so an interrupted
-run resumes. VARIANTS (the change probe at 640 videos, and before its apart twins) run on
-VARIANT_MODELS only. Run from the repository root, in the background on a shared machine:
+run resumes. VARIANTS (the change probe at 640 videos and before its apart twins, the localized
+probe at 2560 videos) run on VARIANT_MODELS only. Run from the repository root, in the background on a shared machine:
 `nice -n 10 .venv/bin/python benchmarks/bench_probes.py` (`--models a,b` / `--probes order,...`
 for a subset, which leaves the result section alone; `--worker 0/2` and `--worker 1/2` in two
 processes, then `--report-only` to write the section from what finished).
@@ -339,9 +339,8 @@ def variant_section(by: dict) -> str:
     rows, verdicts = [], {}
     for probe in dict.fromkeys(probe for probe, _ in VARIANTS.values()):
         for world in [probe, *(v for v, (p, _) in VARIANTS.items() if p == probe)]:
-            knobs = VARIANTS.get(world, (probe, {}))[1]
-            preset, all_knobs = world_knobs(world)
-            config = SynthConfig.from_preset(preset, **all_knobs)
+            preset, knobs = world_knobs(world)
+            config = SynthConfig.from_preset(preset, **knobs)
             row = [world, ", ".join(f"{k}={v}" for k, v in knobs.items() if k != "train_videos") or "as shipped", config.train_videos]
             row += [_cell([by[(m, world, s)]["gap"] for s in SEEDS if (m, world, s) in by]) for m in VARIANT_MODELS]
             loser = VARIANT_BASELINE[probe]
@@ -394,7 +393,8 @@ def kind_section(by: dict, models: list[str], probe: str = "combined") -> str:
             continue
         if verdict([by[(w, probe, s)]["gap"] - by[(l, probe, s)]["gap"] for s in SEEDS]) == "holds":
             continue
-        cells = [f"{n} {difference_cells(np.subtract(per_kind[(w, n)], per_kind[(l, n)]))[0]} ({verdict(np.subtract(per_kind[(w, n)], per_kind[(l, n)]))})" for n in names]
+        differences = {n: np.subtract(per_kind[(w, n)], per_kind[(l, n)]) for n in names}
+        cells = [f"{n} {mean_cell} ({v})" for n, (mean_cell, v) in ((n, difference_cells(d)) for n, d in differences.items())]
         lines.append(f"{claim} ({w} − {l}, per-kind AP, paired by seed): " + "; ".join(cells) + ".")
     return "\n\n".join([
         f"Mean per-class AP by class kind on probe-{probe} (mean ± SE over seeds; the kinds are drawn per seed):",

@@ -155,7 +155,8 @@ def place_concepts(kinds: ClassKinds, labels: np.ndarray, visible: np.ndarray, s
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(concept ids [Q], concept visibility bool [T, Q]) of one video: the concepts of its concept-kind
     labels where those are visible, then Poisson(lure_rate) lures of other classes. An apart label is
-    placed like its twin's lure on the label's frames, and is then visible where its concepts are."""
+    placed like its twin's lure on the label's frames, and is then visible where its concepts are (its
+    frames, and for a conjunction's twin the frames of other shots that show B)."""
     frames = visible.shape[0]
     ids, columns = [], []
     shot_of = np.repeat(np.arange(len(shot_bounds) - 1), np.diff(shot_bounds))  # frames of the body only
@@ -180,8 +181,7 @@ def place_concepts(kinds: ClassKinds, labels: np.ndarray, visible: np.ndarray, s
             first, second = _lure_footprint(kinds.kind[kinds.twin[labels[j]]], visible[:, j], shot_of, offset, rng)
             show(a, first)
             show(b, second)
-            visible[:, j] = False
-            visible[first, j] = visible[second, j] = True
+            visible[first, j] = visible[second, j] = True  # a conjunction's twin also shows B in other shots
         else:  # CHANGE
             show(a, shown[0::2])
             show(b, shown[1::2])
