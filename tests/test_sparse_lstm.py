@@ -80,22 +80,29 @@ def test_sparse_data_config_rejects_frame_sampling_and_mismatched_sizes():
 # hierarchical softmax
 
 
-@pytest.mark.parametrize("tree", [random_tree(37, 4, seed=3), frequency_tree(1.0 / (np.arange(37) + 1.0), 4)], ids=["random", "frequency"])
+@pytest.mark.parametrize("tree", [random_tree(37, 4, seed=3), frequency_tree(1.0 / (np.arange(37) + 1.0), 4),
+                                  frequency_tree(1.0 / (np.arange(38) + 1.0), 4)],
+                         ids=["random", "frequency", "frequency-with-empty-slots"])  # 38 classes: (38 - 1) % 3 leaves 2 slots empty
 def test_hierarchical_softmax_is_a_distribution_and_beam_search_finds_the_exact_top_k(tree):
     torch.manual_seed(0)
+    C = tree.num_classes
     hsm = HierarchicalSoftmax(6, tree)
     with torch.no_grad():
         hsm.weight.normal_()
-    x = torch.randn(9, 6)
+    x = torch.randn(9, 6, requires_grad=True)
     logp = hsm.log_prob_all(x)
     torch.testing.assert_close(logp.exp().sum(1), torch.ones(9))
-    torch.testing.assert_close(hsm.log_prob(x.repeat_interleave(37, 0), torch.arange(37).repeat(9)).view(9, 37), logp)
-    classes, values = hsm.top_k(x, 5, beam=len(tree.children))
+    torch.testing.assert_close(hsm.log_prob(x.repeat_interleave(C, 0), torch.arange(C).repeat(9)).view(9, C), logp)
+    nll = hsm.nll(x, torch.arange(9).repeat_interleave(C), torch.arange(C).repeat(9))
+    torch.testing.assert_close(-nll.view(9, C), logp)
+    nll.sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(hsm.weight.grad).all()
+    classes, values = hsm.top_k(x.detach(), 5, beam=len(tree.children))
     best = logp.topk(5)
     assert torch.equal(classes, best.indices)
     torch.testing.assert_close(values, best.values)
-    narrow, _ = hsm.top_k(x, 5, beam=5)  # a narrow beam is approximate, but returns real, distinct classes
-    assert all(len(set(row)) == 5 for row in narrow.tolist()) and int(narrow.max()) < 37
+    narrow, _ = hsm.top_k(x.detach(), 5, beam=5)  # a narrow beam is approximate, but returns real, distinct classes
+    assert all(len(set(row)) == 5 for row in narrow.tolist()) and int(narrow.max()) < C
 
 
 def test_random_tree_has_the_papers_splitting_factor_and_frequency_tree_shortens_frequent_paths():

@@ -102,6 +102,13 @@ def frequency_tree(counts: np.ndarray, branching: int = 10) -> LabelTree:
     return LabelTree(C, np.asarray(children, dtype=np.int64), len(children) - 1)
 
 
+def _path_sum(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of a path's log-probabilities over its real steps. A short path is padded with (node 0, slot
+    0), which is an empty slot (log p = -inf) in a Huffman tree with padding: select, never multiply
+    (0 · -inf is NaN)."""
+    return torch.where(mask, logp, torch.zeros((), dtype=logp.dtype, device=logp.device)).sum(-1)
+
+
 class _GatheredScores(torch.autograd.Function):
     """logits[m, d, :] = weight[nodes[m, d]] @ x[m], saving only x and the node ids for backward."""
 
@@ -153,7 +160,7 @@ class HierarchicalSoftmax(nn.Module):
         """log p(targets[m] | x[m]) for rows x [M, H] and class ids [M]."""
         nodes, slots, mask = self.path_node[targets], self.path_slot[targets], self.path_mask[targets]
         logp = self._node_log_softmax(_GatheredScores.apply(x, self.weight, nodes), nodes)
-        return (logp.gather(-1, slots[..., None]).squeeze(-1) * mask).sum(-1)
+        return _path_sum(logp.gather(-1, slots[..., None]).squeeze(-1), mask)
 
     def nll(self, x: torch.Tensor, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """−log p(targets[m] | x[rows[m]]) per (row, label) pair [M].
@@ -170,7 +177,7 @@ class HierarchicalSoftmax(nn.Module):
         else:
             logits = _GatheredScores.apply(x[rows], self.weight, nodes)
         logp = self._node_log_softmax(logits, nodes)
-        return -(logp.gather(-1, slots[..., None]).squeeze(-1) * mask).sum(-1)
+        return -_path_sum(logp.gather(-1, slots[..., None]).squeeze(-1), mask)
 
     @torch.no_grad()
     def log_prob_all(self, x: torch.Tensor, chunk: int = 16) -> torch.Tensor:
@@ -182,7 +189,7 @@ class HierarchicalSoftmax(nn.Module):
             logits = (x[lo : lo + chunk] @ flat_w.T).view(-1, len(self.weight), self.branching)
             lsm = self._node_log_softmax(logits, all_nodes.expand(logits.shape[0], -1))
             picked = lsm[:, self.path_node, self.path_slot]  # [n, C, D]
-            out.append((picked * self.path_mask).sum(-1))
+            out.append(_path_sum(picked, self.path_mask))
         return torch.cat(out) if out else x.new_zeros(0, self.num_classes)
 
     @torch.no_grad()
