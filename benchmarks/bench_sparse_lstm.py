@@ -67,7 +67,7 @@ LSTM_ARMS = {
     "deep_hsm_lr_1e-3": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, Adam at 0.001, {PAPER_EPOCHS} epochs",
                              output="hsm", sizes=DEEP, epochs=PAPER_EPOCHS, lr=1e-3),
     # each layer's input added to its output: the input-dependent part of the top layer's state at
-    # initialisation halves with every plain layer (depth_signal), a residual stack keeps it
+    # initialisation halves with every plain layer, a residual stack keeps it (tests/test_sparse_lstm.py)
     "deep_hsm_residual": dict(name=f"LSTM (hsm), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, residual, {PAPER_EPOCHS} epochs",
                               output="hsm", sizes=dict(DEEP, residual=True), epochs=PAPER_EPOCHS),
     "deep_softmax_residual": dict(name=f"LSTM (softmax), paper depth {DEEP['num_layers']} × {DEEP['hidden_size']}, residual, {PAPER_EPOCHS} epochs",

@@ -51,7 +51,6 @@ class MultiAttentionModel(VideoModel):
             for _ in range(config.num_heads)
         )
 
-
     def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Every head's pooled frames side by side [B, H·D] (context-aware segment models read it)."""
         return self.pool(self.frame_embedding(x), mask)[0].flatten(1)

@@ -182,10 +182,7 @@ class SynthConfig:
     def from_dict(cls, fields: dict) -> "SynthConfig":
         """Inverse of `to_dict` (e.g. the `config` of a manifest.json); a config written before
         version 3 has no world_version and is a version-2 world."""
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-        if "world_version" not in fields:
-            fields = {**STRUCTURE_OFF, **fields, "world_version": 2}
-        return cls(**{**ADDED_IN_VERSION_3, **fields})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in completed(fields).items()})
 
     def __post_init__(self) -> None:
         checks = [
@@ -235,6 +232,14 @@ class SynthConfig:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)}
 
 
+def completed(fields: dict) -> dict:
+    """A config dict written by an older generator, with what it means for the knobs it lacks: before
+    version 3 (no world_version) a version-2 world; before a knob added within version 3, its old value."""
+    if "world_version" not in fields:
+        fields = {**STRUCTURE_OFF, **fields, "world_version": 2}
+    return {**ADDED_IN_VERSION_3, **fields}
+
+
 def _checked(overrides: dict) -> dict:
     """Overrides may set any field but the preset name (values are converted by `build`)."""
     if "preset" in overrides:
@@ -249,4 +254,4 @@ def split_bounds(num_videos: int, num_shards: int, shard: int) -> tuple[int, int
     return start, start + base + (shard < extra)
 
 
-__all__ = ["ADDED_IN_VERSION_3", "GENERATOR_VERSION", "LEVELS", "PRESETS", "SPLITS", "STRUCTURE_OFF", "SynthConfig", "split_bounds"]
+__all__ = ["GENERATOR_VERSION", "LEVELS", "PRESETS", "SPLITS", "STRUCTURE_OFF", "SynthConfig", "completed", "split_bounds"]

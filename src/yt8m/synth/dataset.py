@@ -31,7 +31,7 @@ from ..data.vocabulary import write_segment_label_ids, write_vocabulary
 from ..io import SEGMENT_SIZE, RecordSchema, RecordWriter, VideoRecord
 from ..io.quantization import BIAS, SCALE
 from ..progress import Progress
-from .config import ADDED_IN_VERSION_3, GENERATOR_VERSION, SPLITS, STRUCTURE_OFF, SynthConfig, split_bounds
+from .config import GENERATOR_VERSION, SPLITS, SynthConfig, completed, split_bounds
 from .kinds import APART, KIND_NAMES, PLAIN
 from .render import render_many
 from .streams import STREAM_SPARSE, video_rng
@@ -326,10 +326,7 @@ def _claim(out: Path, config: SynthConfig) -> None:
     mine = {k: v for k, v in config.to_dict().items() if k != "levels"}
     mine["generator_version"] = config.world_version  # the version whose bytes this config gives
     if path.exists():
-        theirs = json.loads(path.read_text())
-        if "world_version" not in theirs:  # written before version 3: a version-2 world
-            theirs = {**STRUCTURE_OFF, "world_version": 2, **theirs}
-        theirs = {**ADDED_IN_VERSION_3, **theirs}
+        theirs = completed(json.loads(path.read_text()))  # an older generator's config, in today's terms
         differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differing:
             if "generator_version" in differing:  # the same config now gives other bytes
